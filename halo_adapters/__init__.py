@@ -1,0 +1,1 @@
+"""Framework adapters (LangGraph, AutoGen): the only place that imports an agent framework."""

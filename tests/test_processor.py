@@ -1,0 +1,148 @@
+"""Epoch and tool logic of the processor, on a fake engine (scheduling logic only: the proof that
+the features work on vLLM lives in test_engine_*.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from halo_core import EngineConfig, Session, SessionConfig, ToolCallError
+from halo_core import session as session_mod
+from halo_core.backends.base import EngineCounters, EngineRequest
+from halo_core.calls import ChatResult
+
+
+class FakeEngine:
+    """Answers each request on its own thread with the prompt length."""
+
+    model = "fake"
+    block_size = 4
+    max_model_len = 100_000
+
+    def __init__(self) -> None:
+        self.requests: list[EngineRequest] = []
+
+    def render(self, messages: list[dict[str, Any]], tools: Any) -> list[int]:
+        return [ord(c) for m in messages for c in m["content"]]
+
+    def submit(
+        self,
+        request: EngineRequest,
+        on_first_token: Callable[[], None],
+        on_done: Callable[[ChatResult | BaseException], None],
+    ) -> None:
+        self.requests.append(request)
+        n = len(request.prompt_token_ids)
+
+        def run() -> None:
+            on_first_token()
+            on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n]))
+
+        threading.Thread(target=run).start()
+
+    def counters(self) -> EngineCounters:
+        return EngineCounters(len(self.requests), 0, 0, 0, 0)
+
+    def reset_prefix_cache(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
+    made: list[Session] = []
+    monkeypatch.setattr(session_mod, "_make_engine", lambda key, cfg: FakeEngine())
+
+    def make(**kw: Any) -> Session:
+        s = Session(SessionConfig(engines={"m": EngineConfig(model="fake")}, **kw))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def _msg(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.mark.timeout(30)
+def test_epoch_closes_once_every_live_instance_waits(fake_session: Callable[..., Session]) -> None:
+    s = fake_session(epoch_window_s=3600)  # only the "all waiting" rule can close this epoch
+    results = s.map(lambda i: s.chat(_msg(f"q{i}")).text, range(8), progress=False)
+    assert results == [f"len={len(f'q{i}')}" for i in range(8)]
+    assert {r.epoch for r in s.graph} == {1}
+
+
+@pytest.mark.timeout(30)
+def test_an_instance_blocked_outside_halo_does_not_stall_the_rest(
+    fake_session: Callable[..., Session],
+) -> None:
+    s = fake_session(epoch_window_s=0.05)
+    others_done = threading.Barrier(8)
+
+    def wf(i: int) -> str:
+        if i == 0:
+            others_done.wait()  # blocked on something that is not Halo until the rest finished
+        out = s.chat(_msg(f"q{i}")).text
+        if i:
+            others_done.wait()
+        return out
+
+    assert len(s.map(wf, range(8), progress=False)) == 8
+
+
+@pytest.mark.timeout(30)
+def test_epoch_closes_at_the_size_cap(fake_session: Callable[..., Session]) -> None:
+    s = fake_session(epoch_window_s=3600, epoch_max_calls=4)
+    threads = [threading.Thread(target=s.chat, args=(_msg(f"q{i}"),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    epochs = [r.epoch for r in s.graph]
+    assert sorted(epochs) == [1, 1, 1, 1, 2, 2, 2, 2]
+
+
+def test_only_pure_tools_merge_and_copies_are_independent(
+    fake_session: Callable[..., Session],
+) -> None:
+    s = fake_session()
+    runs = {"pure": 0, "impure": 0}
+    lock = threading.Lock()
+
+    def lookup(kind: str) -> dict[str, list[int]]:
+        with lock:
+            runs[kind] += 1
+        return {"rows": [1, 2, 3]}
+
+    def wf(i: int) -> dict[str, list[int]]:
+        s.tool(lookup, "impure")
+        rows = s.tool(lookup, "pure", pure=True)
+        rows["rows"].append(i)  # mutating my copy must not touch anyone else's
+        return rows
+
+    results = s.map(wf, range(16), progress=False)
+    assert runs == {"pure": 1, "impure": 16}
+    assert [r["rows"] for r in results] == [[1, 2, 3, i] for i in range(16)]
+
+
+def test_a_failing_tool_fails_only_its_instance(fake_session: Callable[..., Session]) -> None:
+    s = fake_session()
+
+    def flaky(i: int) -> int:
+        if i == 3:
+            raise RuntimeError("database is down")
+        return i
+
+    results = s.map(lambda i: s.tool(flaky, i, node="db"), range(8), progress=False)
+    assert isinstance(results[3], ToolCallError)
+    assert "instance 3" in str(results[3]) and "'db'" in str(results[3])
+    assert "database is down" in str(results[3])
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
