@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
 import inspect
 import logging
@@ -71,7 +72,7 @@ class Processor:
         self._memo: dict[str, tuple[int, Any]] = {}
         self._warm: set[bytes] = set()  # block hashes the engine has prefilled
         self._warming: dict[bytes, tuple[int, list[passes.MergedCall]]] = {}  # leader → waiting
-        self._works: dict[int, _Work] = {}  # request id → its waiters, until dispatched
+        self._works: dict[int, _Work] = {}  # request / tool call id → its waiters, until done
         self._live: set[int] = set()
         self._outstanding: Counter[int] = Counter()
         self._blocked = 0
@@ -126,9 +127,15 @@ class Processor:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop)
             self._thread.join(timeout=10)
-        for call, fut in self._pending:
-            fut.set_exception(LLMCallError(_idx(call), call.node, "the session closed"))
+        waiting = list(self._pending) + [
+            w for work in self._works.values() for w in work.waiters
+        ]
+        for call, fut in waiting:
+            if not fut.done():
+                err = LLMCallError if isinstance(call, LLMCall) else ToolCallError
+                fut.set_exception(err(_idx(call), call.node, "the session closed"))
         self._pending.clear()
+        self._works.clear()
         self._tool_pool.shutdown(wait=False, cancel_futures=True)
         self._loop.close()
 
@@ -224,18 +231,18 @@ class Processor:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except TimeoutError:
                     break
+            cap = self.config.epoch_max_calls
+            batch, self._pending = self._pending[:cap], self._pending[cap:]
+            self._pending_since = time.perf_counter()
             try:
-                self._run_epoch()
-            except Exception:  # a bug here must not hang every caller
-                log.exception("epoch failed")
-                for call, fut in self._pending:
-                    fut.set_exception(LLMCallError(_idx(call), call.node, "internal error"))
-                self._pending.clear()
+                self._run_epoch(batch)
+            except Exception as e:  # a bug here must fail its calls, not hang them
+                log.exception("epoch %d failed", self._epoch)
+                for call, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(LLMCallError(_idx(call), call.node, e))
 
-    def _run_epoch(self) -> None:
-        cap = self.config.epoch_max_calls
-        batch, self._pending = self._pending[:cap], self._pending[cap:]
-        self._pending_since = time.perf_counter()
+    def _run_epoch(self, batch: list[tuple[LLMCall, concurrent.futures.Future[Any]]]) -> None:
         self._epoch += 1
         futs = {call.call_id: fut for call, fut in batch}
         calls = [call for call, _ in batch]
@@ -283,7 +290,7 @@ class Processor:
 
     def _dispatch(self, m: passes.MergedCall) -> None:
         """Send one request to its engine; a leader releases its followers once it prefilled."""
-        work = self._works.pop(m.rep.call_id)
+        work = self._works[m.rep.call_id]
         rec = self.graph.records[m.rep.call_id]
         rec.dispatched_s = self.now()
         released = not rec.leader
@@ -302,16 +309,22 @@ class Processor:
             self._finish(work, result)
 
         def first_from_engine() -> None:
-            self._loop.call_soon_threadsafe(on_first_token)
+            self._call_soon(on_first_token)
 
         def done_from_engine(result: ChatResult | BaseException) -> None:
-            self._loop.call_soon_threadsafe(on_done, result)
+            self._call_soon(on_done, result)
 
         request = EngineRequest(str(m.rep.call_id), m.rep.prompt_token_ids, m.rep.sampling)
         self.engines[m.model].submit(request, first_from_engine, done_from_engine)
 
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        """Hand an engine/tool completion to the loop (dropped once the session closed)."""
+        with contextlib.suppress(RuntimeError):  # loop closed: close() failed every waiter
+            self._loop.call_soon_threadsafe(fn, *args)
+
     def _finish(self, work: _Work, result: Any) -> None:
         """Resolve every waiter of one execution with its own copy (or its own error)."""
+        self._works.pop(work.waiters[0][0].call_id, None)
         if work.key is not None:
             self._inflight.pop(work.key, None)
         ok = not isinstance(result, BaseException)
@@ -342,6 +355,7 @@ class Processor:
             return
         self._block(call, +1)
         work = _Work(call.key if mergeable else None, [(call, fut)])
+        self._works[call.call_id] = work
         if work.key is not None:
             self._inflight[work.key] = work
         self.graph.records[call.call_id].dispatched_s = self.now()

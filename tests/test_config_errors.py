@@ -1,0 +1,61 @@
+"""Wrong configuration fails fast with a message that says what to change; shutdown cleans up."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from halo_core import ConfigError, EngineConfig, Session, SessionConfig
+
+
+def _halo_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("halo-")]
+
+
+def test_missing_model_directory_names_the_engine(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'main'.*not a directory"):
+        Session(SessionConfig(engines={"main": EngineConfig(model=str(tmp_path / "nope"))}))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"kv_cache_gib": 0}, "kv_cache_gib"),
+        ({"max_model_len": 4}, "max_model_len"),
+        ({"block_size": 20}, "multiple of 16"),
+        ({"dtype": "fp8"}, "dtype"),
+        ({"max_num_seq": 4}, "max_num_seq"),  # a typo is an error, not a silent default
+    ],
+)
+def test_impossible_engine_settings_are_rejected(kwargs: dict[str, object], needle: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=needle):
+        EngineConfig(model="tiny", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_session_needs_an_engine() -> None:
+    with pytest.raises(pydantic.ValidationError, match="at least one"):
+        SessionConfig(engines={})
+    with pytest.raises(ConfigError, match="either"):
+        Session()
+
+
+@pytest.mark.engine
+def test_context_longer_than_the_model_fails_at_start_and_leaves_nothing(tiny_model: Path) -> None:
+    before = _halo_threads()
+    with pytest.raises(ConfigError, match="max_model_len"):
+        Session(model=str(tiny_model), max_model_len=1_000_000)
+    assert _halo_threads() == before
+
+
+@pytest.mark.engine
+def test_close_after_an_error_releases_engine_and_threads(tiny_model: Path) -> None:
+    before = _halo_threads()
+    with pytest.raises(RuntimeError, match="user code broke"), Session(model=str(tiny_model)) as s:
+        assert s.chat([{"role": "user", "content": "hi"}], max_tokens=2).output_tokens >= 1
+        assert len(_halo_threads()) > len(before)
+        raise RuntimeError("user code broke")
+    assert _halo_threads() == before
+    assert s.engines == {}
