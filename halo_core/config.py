@@ -28,8 +28,10 @@ class EngineConfig(BaseModel):
     enforce_eager: bool = True
     max_num_seqs: int = Field(256, ge=1)
     seed: int = 0
-    tool_call_parser: str | None = Field(
-        None, description="vLLM tool-call parser name (as `vllm serve --tool-call-parser`)"
+    wait_for_leader_prefill: bool = Field(
+        False,
+        description="send a prefix group's followers only after its leader's prefill; vLLM v1 "
+        "reuses blocks of requests scheduled before, so by default followers go right behind",
     )
 
     @field_validator("block_size")

@@ -127,9 +127,7 @@ class Processor:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop)
             self._thread.join(timeout=10)
-        waiting = list(self._pending) + [
-            w for work in self._works.values() for w in work.waiters
-        ]
+        waiting = list(self._pending) + [w for work in self._works.values() for w in work.waiters]
         for call, fut in waiting:
             if not fut.done():
                 err = LLMCallError if isinstance(call, LLMCall) else ToolCallError
@@ -314,8 +312,11 @@ class Processor:
         def done_from_engine(result: ChatResult | BaseException) -> None:
             self._call_soon(on_done, result)
 
+        engine = self.engines[m.model]
         request = EngineRequest(str(m.rep.call_id), m.rep.prompt_token_ids, m.rep.sampling)
-        self.engines[m.model].submit(request, first_from_engine, done_from_engine)
+        engine.submit(request, first_from_engine, done_from_engine)
+        if engine.reuses_prefix_in_order:
+            on_first_token()  # the engine caches the leader's blocks as it schedules them
 
     def _call_soon(self, fn: Any, *args: Any) -> None:
         """Hand an engine/tool completion to the loop (dropped once the session closed)."""

@@ -21,9 +21,11 @@ class FakeEngine:
     model = "fake"
     block_size = 4
     max_model_len = 100_000
+    reuses_prefix_in_order = True
 
     def __init__(self) -> None:
         self.requests: list[EngineRequest] = []
+        self.events: list[tuple[str, str]] = []
 
     def render(self, messages: list[dict[str, Any]], tools: Any) -> list[int]:
         return [ord(c) for m in messages for c in m["content"]]
@@ -35,9 +37,11 @@ class FakeEngine:
         on_done: Callable[[ChatResult | BaseException], None],
     ) -> None:
         self.requests.append(request)
+        self.events.append(("submit", request.request_id))
         n = len(request.prompt_token_ids)
 
         def run() -> None:
+            self.events.append(("first", request.request_id))
             on_first_token()
             on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n]))
 
@@ -56,10 +60,17 @@ class FakeEngine:
 @pytest.fixture
 def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
     made: list[Session] = []
-    monkeypatch.setattr(session_mod, "_make_engine", lambda key, cfg: FakeEngine())
 
-    def make(**kw: Any) -> Session:
-        s = Session(SessionConfig(engines={"m": EngineConfig(model="fake")}, **kw))
+    def make_engine(key: str, cfg: EngineConfig) -> FakeEngine:
+        engine = FakeEngine()
+        engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
+        return engine
+
+    monkeypatch.setattr(session_mod, "_make_engine", make_engine)
+
+    def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
+        engine = EngineConfig(model="fake", wait_for_leader_prefill=wait_for_leader_prefill)
+        s = Session(SessionConfig(engines={"m": engine}, **kw))
         made.append(s)
         return s
 
@@ -146,3 +157,19 @@ def test_a_failing_tool_fails_only_its_instance(fake_session: Callable[..., Sess
     assert "instance 3" in str(results[3]) and "'db'" in str(results[3])
     assert "database is down" in str(results[3])
     assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_followers_go_behind_their_leader(fake_session: Callable[..., Session], wait: bool) -> None:
+    s = fake_session(wait_for_leader_prefill=wait, epoch_window_s=3600)
+    shared = "a long shared system prompt " * 3
+    results = s.map(lambda i: s.chat(_msg(f"{shared}{i}")).text, range(6), progress=False)
+    assert len(results) == 6
+    leaders = [r for r in s.graph if r.leader]
+    assert len(leaders) == 1
+    engine: FakeEngine = s.engines["m"]  # type: ignore[assignment]
+    submits = [rid for kind, rid in engine.events if kind == "submit"]
+    assert submits[0] == str(leaders[0].call_id)  # the leader is sent first
+    if wait:  # and with wait_for_leader_prefill, every follower only after its prefill
+        first = engine.events.index(("first", str(leaders[0].call_id)))
+        assert all(e[0] == "first" or i > first for i, e in enumerate(engine.events[1:], 1))

@@ -35,6 +35,10 @@ class Engine(Protocol):
     model: str
     block_size: int
     max_model_len: int
+    #: True when a request submitted after another reuses the prefix blocks the earlier one
+    #: allocated, even before it ran (vLLM v1 caches blocks as it schedules them): followers of
+    #: a prefix group may then go right behind their leader instead of after its prefill.
+    reuses_prefix_in_order: bool
 
     def render(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None

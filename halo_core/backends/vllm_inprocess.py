@@ -87,6 +87,7 @@ class VLLMEngine:
         vcfg = self._engine.vllm_config
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
+        self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         self._tokenizer: Any = self._engine.get_tokenizer()
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._live: dict[str, _Live] = {}
