@@ -11,9 +11,10 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 else
   extras="cpu"
 fi
+extras="$extras,langgraph"
 [ "${1:-}" = "--dev" ] && extras="$extras,dev"
 
-stamp=".venv/.halo-install-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-${extras/,/-}"
+stamp=".venv/.halo-install-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-${extras//,/-}"
 if [ -f "$stamp" ]; then
   echo "halo: .venv is up to date ($extras)"
   exit 0

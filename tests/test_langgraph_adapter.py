@@ -1,0 +1,432 @@
+"""The LangGraph adapter: an unchanged graph, run through Halo, gives what it gives without Halo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langchain_core.caches import InMemoryCache
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    convert_to_openai_messages,
+)
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import BaseTool, tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from pydantic import ConfigDict
+
+import halo_adapters.langgraph as halo_lg
+from halo_adapters import langchain_hook
+from halo_core import ConfigError, PassConfig, Session
+from halo_core.calls import ChatResult as HaloChatResult
+
+SYSTEM = (
+    "You are a careful research assistant. You answer one question at a time, you cite the facts "
+    "you were given and nothing else, and you keep every answer short and plain. "
+) * 4
+N = 32
+FAILING = 5
+QUESTIONS = ["Question boom" if i == FAILING else f"Question about topic {i % 8}" for i in range(N)]
+
+
+# ---- the workflow under test: unchanged LangGraph / LangChain code ---------------------------
+
+
+class EngineChat(BaseChatModel):
+    """A chat model whose own ``_generate`` calls the engine directly (the "without Halo" path)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_name: str = "tiny-chat"
+    max_tokens: int = 8
+    temperature: float | None = None
+    engine: Any = None  # the Session whose engine the model calls when Halo is not bound
+
+    @property
+    def _llm_type(self) -> str:
+        return "engine-chat"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        r = self.engine.chat(
+            convert_to_openai_messages(messages),  # type: ignore[arg-type]
+            max_tokens=self.max_tokens,
+            temperature=self.temperature or 0.0,
+        )
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(r.text))])
+
+
+@langchain_hook.pure
+@tool
+def lookup_facts(topic: str) -> str:
+    """Look up facts about a topic."""
+    if "boom" in topic:
+        raise ConnectionError("facts service unreachable")
+    return f"facts about {topic}: it is blue"
+
+
+class State(TypedDict, total=False):
+    q: str
+    draft: str
+    facts: str
+    answer: str
+
+
+def build_graph(model: BaseChatModel, facts: BaseTool, *, use_async: bool, saver: Any = None):
+    def prompt(s: State, final: bool) -> list[BaseMessage]:
+        user = f"{s['q']}\nDraft: {s['draft']}\nFacts: {s['facts']}" if final else s["q"]
+        return [SystemMessage(SYSTEM), HumanMessage(user)]
+
+    def draft(s: State) -> State:
+        return {"draft": model.invoke(prompt(s, False)).content}  # type: ignore[typeddict-item]
+
+    def lookup(s: State) -> State:
+        return {"facts": facts.invoke({"topic": s["q"]})}
+
+    def answer(s: State) -> State:
+        return {"answer": model.invoke(prompt(s, True)).content}  # type: ignore[typeddict-item]
+
+    async def adraft(s: State) -> State:
+        return {"draft": (await model.ainvoke(prompt(s, False))).content}  # type: ignore
+
+    async def alookup(s: State) -> State:
+        return {"facts": await facts.ainvoke({"topic": s["q"]})}
+
+    async def aanswer(s: State) -> State:
+        return {"answer": (await model.ainvoke(prompt(s, True))).content}  # type: ignore
+
+    g = StateGraph(State)
+    g.add_node("draft", adraft if use_async else draft)
+    g.add_node("lookup", alookup if use_async else lookup)
+    g.add_node("answer", aanswer if use_async else answer)
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "lookup")
+    g.add_edge("lookup", "answer")
+    g.add_edge("answer", END)
+    return g.compile(checkpointer=saver)
+
+
+class CountingHandler(BaseCallbackHandler):
+    """Counts callback events (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _hit(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    def on_chat_model_start(self, *a: Any, **k: Any) -> None:
+        self._hit("chat_model_start")
+
+    def on_llm_end(self, *a: Any, **k: Any) -> None:
+        self._hit("llm_end")
+
+    def on_llm_error(self, *a: Any, **k: Any) -> None:
+        self._hit("llm_error")
+
+    def on_tool_start(self, *a: Any, **k: Any) -> None:
+        self._hit("tool_start")
+
+    def on_tool_end(self, *a: Any, **k: Any) -> None:
+        self._hit("tool_end")
+
+    def on_tool_error(self, *a: Any, **k: Any) -> None:
+        self._hit("tool_error")
+
+    def on_chain_start(self, *a: Any, **k: Any) -> None:
+        self._hit("chain_start")
+
+    def on_chain_end(self, *a: Any, **k: Any) -> None:
+        self._hit("chain_end")
+
+
+def _invoke_alone(graph: Any, q: str, config: dict[str, Any]) -> Any:
+    try:
+        return graph.invoke({"q": q}, config)
+    except Exception as e:
+        return e
+
+
+@pytest.fixture(scope="module")
+def reference(engine_session: Session) -> tuple[list[Any], Counter[str]]:
+    """Each input through plain ``graph.invoke``, no binding: the model calls the engine itself,
+    one call at a time (direct passes, cold cache)."""
+    engine_session.reset()
+    handler = CountingHandler()
+    graph = build_graph(EngineChat(engine=engine_session), lookup_facts, use_async=False)
+    with engine_session.passes(PassConfig.direct()):
+        results = [_invoke_alone(graph, q, {"callbacks": [handler]}) for q in QUESTIONS]
+    engine_session.reset()
+    return results, handler.counts
+
+
+def _same(got: list[Any], expected: list[Any]) -> None:
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+        if isinstance(e, Exception):
+            assert type(g) is type(e) and str(e) in str(g), (i, g, e)
+        else:
+            assert g == e, (i, g, e)
+
+
+# ---- with the engine --------------------------------------------------------------------------
+
+
+@pytest.mark.engine
+def test_batch_equals_plain_invoke_and_merges_identical_calls(
+    halo: Session, reference: tuple[list[Any], Counter[str]]
+) -> None:
+    expected, expected_counts = reference
+    assert isinstance(expected[FAILING], ConnectionError)
+    assert all(isinstance(r, dict) and r["answer"] for i, r in enumerate(expected) if i != FAILING)
+    handler = CountingHandler()
+    saver = InMemorySaver()
+    graph = build_graph(EngineChat(engine=None), lookup_facts, use_async=False, saver=saver)
+    report = halo_lg.batch(
+        graph, [{"q": q} for q in QUESTIONS], session=halo, config={"callbacks": [handler]}
+    )
+    _same(report.results, expected)
+    assert report.failed == 1
+    assert "facts service unreachable" in str(report.results[FAILING])
+    assert handler.counts == expected_counts  # callbacks fire as often as without Halo
+    assert expected_counts["chat_model_start"] == 2 * N - 1
+    assert expected_counts["tool_error"] == 1
+    s = report.summary
+    assert s.llm_calls == 2 * N - 1 and s.tool_calls == N
+    assert s.llm_executed < s.llm_calls  # identical drafts across instances were merged
+    assert s.tool_executed < s.tool_calls  # the pure tool was merged too
+    nodes = {r.node for r in halo.graph}
+    assert {"draft", "answer", "lookup:lookup_facts"} <= nodes
+    threads = {c.config["configurable"]["thread_id"] for c in saver.list(None)}
+    assert len(threads) == N  # every instance had its own checkpointer thread
+
+
+@pytest.mark.engine
+def test_graph_batch_under_a_session_goes_through_halo(
+    halo: Session, reference: tuple[list[Any], Counter[str]]
+) -> None:
+    expected, _ = reference
+    graph = build_graph(EngineChat(engine=None), lookup_facts, use_async=False)
+    inputs = [{"q": q} for q in QUESTIONS[:8]]
+    with halo_lg.session(halo):
+        got = graph.batch(inputs, return_exceptions=True)
+        with pytest.raises(ConnectionError):
+            graph.batch(inputs)
+    _same(got, expected[:8])
+    assert halo.graph.summary().llm_calls == 2 * (2 * 8 - 1)
+
+
+@pytest.mark.engine
+def test_async_graph_through_abatch(
+    halo: Session, reference: tuple[list[Any], Counter[str]]
+) -> None:
+    expected, _ = reference
+    handler = CountingHandler()
+    graph = build_graph(EngineChat(engine=None), lookup_facts, use_async=True)
+    report = asyncio.run(
+        halo_lg.abatch(
+            graph,
+            [{"q": q} for q in QUESTIONS[:8]],
+            session=halo,
+            config={"callbacks": [handler]},
+        )
+    )
+    _same(report.results, expected[:8])
+    assert report.summary.llm_calls == 2 * 8 - 1 and report.summary.tool_calls == 8
+    assert handler.counts["chat_model_start"] == handler.counts["llm_end"] == 2 * 8 - 1
+    assert handler.counts["tool_start"] == 8 and handler.counts["tool_error"] == 1
+
+
+@pytest.mark.engine
+def test_without_a_binding_the_model_runs_its_own_code(engine_session: Session) -> None:
+    model = EngineChat(engine=engine_session)
+    before = engine_session.graph.summary().llm_calls
+    with engine_session.passes(PassConfig.direct()):
+        out = model.invoke("hello")
+    assert isinstance(out.content, str)
+    assert engine_session.graph.summary().llm_calls == before + 1  # its own _generate ran
+    assert langchain_hook.active() is None
+
+
+# ---- ChatOpenAI against a real vLLM OpenAI server as the "without Halo" reference -----
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m vllm.entrypoints.openai.api_server`` on the tiny model (about a minute)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path_factory.mktemp("vllm-server") / "server.log").open("w")
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model)]
+    cmd += ["--served-model-name", "tiny-chat", "--dtype", "float32", "--max-model-len", "1024"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited with {proc.returncode}; see {log.name}")
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"vLLM server did not come up in 300 s; see {log.name}")
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.engine
+def test_chat_openai_graph_matches_a_real_vllm_server(halo: Session, vllm_server: str) -> None:
+    import langchain_openai as openai
+
+    model = openai.ChatOpenAI(
+        model="tiny-chat", api_key="unused", base_url=vllm_server, max_tokens=8, temperature=0
+    )
+    graph = build_graph(model, lookup_facts, use_async=False)
+    expected = [_invoke_alone(graph, q, {}) for q in QUESTIONS]  # over HTTP, one at a time
+    report = halo_lg.batch(
+        graph, [{"q": q} for q in QUESTIONS], session=halo, models={"tiny-chat": "tiny"}
+    )
+    _same(report.results, expected)
+    assert report.summary.llm_executed < report.summary.llm_calls
+
+
+# ---- without the engine: the request mapping, with a stand-in session --------------------------
+
+
+class FakeSession:
+    """Records what the hook sends; answers 'ok'."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+        self.engines = {"qwen": object(), "small": object()}
+
+    def chat(self, messages: list[dict[str, Any]], **kw: Any) -> HaloChatResult:
+        self.sent.append((messages, kw))
+        return HaloChatResult("ok", 3, 1, 2, "stop", [7])
+
+    async def achat(self, messages: list[dict[str, Any]], **kw: Any) -> HaloChatResult:
+        return self.chat(messages, **kw)
+
+
+def _openai(**kw: Any) -> Any:
+    import langchain_openai as openai
+
+    return openai.ChatOpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", **kw)
+
+
+def test_chat_openai_request_maps_to_halo_sampling() -> None:
+    fake = FakeSession()
+    model = _openai(
+        model="Qwen/Qwen3-14B",
+        max_completion_tokens=5,
+        seed=3,
+        extra_body={"top_k": 2, "repetition_penalty": 1.1},
+    )
+    with langchain_hook.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
+        out = model.invoke([SystemMessage("sys"), HumanMessage("hi")], stop=["\n"])
+        streamed = list(model.stream("hi"))  # no slipping past Halo to the model's endpoint
+    assert out.content == "ok" and streamed[0].content == "ok"
+    assert out.usage_metadata == {
+        "input_tokens": 3,
+        "output_tokens": 1,
+        "total_tokens": 4,
+        "input_token_details": {"cache_read": 2},
+    }
+    messages, kw = fake.sent[0]
+    assert messages == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
+    assert kw["model"] == "qwen" and kw["node"] is None and kw["tools"] is None
+    sampling = {k: v for k, v in kw.items() if k not in ("model", "node", "tools", "tool_choice")}
+    assert sampling == {
+        "temperature": 0.0,  # unset: greedy, like the vLLM server with this generation config
+        "max_tokens": 5,
+        "seed": 3,
+        "stop": ["\n"],
+        "top_k": 2,
+        "repetition_penalty": 1.1,
+    }
+    assert len(fake.sent) == 2
+
+
+def test_llm_cache_still_answers_and_bound_tools_pass_through() -> None:
+    fake = FakeSession()
+    model = _openai(model="m", cache=InMemoryCache())
+    with langchain_hook.bind(fake):
+        first = model.invoke("same question")
+        again = model.invoke("same question")
+        with pytest.warns(UserWarning, match="does not parse tool calls"):
+            model.bind_tools([lookup_facts]).invoke("use the tool")
+    assert first.content == again.content == "ok"
+    assert len(fake.sent) == 2  # the second identical call came from LangChain's cache
+    tools = fake.sent[1][1]["tools"]
+    assert tools[0]["function"]["name"] == "lookup_facts"
+    assert fake.sent[0][1]["model"] is None  # no mapping: the session's default engine
+
+
+def test_unsupported_requests_fail_clearly() -> None:
+    fake = FakeSession()
+    with langchain_hook.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
+        with pytest.raises(langchain_hook.UnmappedModelError, match="gpt-x"):
+            _openai(model="gpt-x").invoke("hi")
+        with pytest.raises(NotImplementedError, match="n=1"):
+            _openai(model="Qwen/Qwen3-14B", n=2).invoke("hi")
+        with pytest.raises(NotImplementedError, match="logprobs"):
+            _openai(model="Qwen/Qwen3-14B", logprobs=True).invoke("hi")
+    with pytest.raises(ConfigError, match="nowhere"), langchain_hook.bind(fake, {"m": "nowhere"}):
+        pass
+    assert fake.sent == [] and langchain_hook.active() is None
+
+
+def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> None:
+    ran: list[tuple[Any, ...]] = []
+
+    class PoolSession(FakeSession):
+        def tool(self, fn: Any, *args: Any, pure: bool, node: str | None, **kw: Any) -> Any:
+            ran.append((fn.__qualname__, args, kw, pure, node))
+            return fn(*args, **kw)
+
+    handler = CountingHandler()
+    with langchain_hook.bind(PoolSession()):
+        msg = lookup_facts.invoke(
+            {"type": "tool_call", "id": "call-1", "name": "lookup_facts", "args": {"topic": "x"}},
+            {"callbacks": [handler]},
+        )
+        with pytest.raises(ConnectionError, match="unreachable"):
+            lookup_facts.invoke({"topic": "boom"}, {"callbacks": [handler]})
+    assert msg.tool_call_id == "call-1" and msg.content == "facts about x: it is blue"
+    assert [r[1:] for r in ran] == [
+        ((), {"topic": "x"}, True, "lookup_facts"),
+        ((), {"topic": "boom"}, True, "lookup_facts"),
+    ]
+    assert ran[0][0] == "lookup_facts[lookup_facts]"  # the function behind the tool, its name
+    assert handler.counts == Counter(tool_start=2, tool_end=1, tool_error=1)
