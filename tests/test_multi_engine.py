@@ -1,0 +1,37 @@
+"""Several models = several engines in one session, addressed by model key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from halo_core import EngineConfig, Session, SessionConfig
+from halo_core.models import build_tiny_llama
+
+pytestmark = pytest.mark.engine
+
+
+def test_two_engines_serve_their_own_calls_and_count_them_apart(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    other = build_tiny_llama(tmp_path / "tiny-128", hidden_size=128, seed=1)
+    cfg = SessionConfig(
+        engines={
+            "small": EngineConfig(model=str(other), max_model_len=512),
+            "base": EngineConfig(model=str(tiny_model), max_model_len=512),
+        }
+    )
+    msgs = [{"role": "user", "content": "Name a colour."}]
+    with Session(cfg) as s:
+        assert cfg.default_model == "small"
+
+        def wf(i: int) -> tuple[str, str]:
+            return s.chat(msgs, max_tokens=6).text, s.chat(msgs, model="base", max_tokens=6).text
+
+        results = s.map(wf, range(8), progress=False)
+        counters = s.counters()
+    assert counters["small"].requests == 1 and counters["base"].requests == 1  # merged per model
+    small, base = results[0]
+    assert all(r == (small, base) for r in results)
+    assert small != base  # different weights answer differently
