@@ -18,27 +18,14 @@ prefix cache. Greedy decoding, so both runs should give the same outputs; the be
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-_DEMO = Path(__file__).resolve().parent.parent / "examples" / "review_analyst.py"
-
-
-def load_demo() -> ModuleType:
-    """Import ``examples/review_analyst.py`` (not an installed package) by path."""
-    spec = importlib.util.spec_from_file_location("review_analyst", _DEMO)
-    if spec is None or spec.loader is None or not _DEMO.is_file():
-        raise SystemExit(f"core_bench: {_DEMO} not found")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from halo_core.cli import load_demo
 
 
 @dataclass
