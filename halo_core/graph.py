@@ -91,11 +91,18 @@ class ConsolidatedGraph:
             self.records.clear()
             self._last_of_instance.clear()
 
-    def summary(self) -> GraphSummary:
-        """Totals: calls requested vs executed, prompt tokens computed vs cached."""
+    def next_call_id(self) -> int:
+        """One past the newest recorded call id (calls are numbered in submission order)."""
+        with self._lock:
+            return max(self.records, default=-1) + 1
+
+    def summary(self, since: int = 0) -> GraphSummary:
+        """Totals over calls numbered ``since`` or later: requested vs executed, tokens."""
         s = GraphSummary()
         epochs = set()
         for r in self:
+            if r.call_id < since:
+                continue
             if r.error:
                 s.errors += 1
             if r.kind == "tool":

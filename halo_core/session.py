@@ -332,7 +332,7 @@ class Session:
                 "Session.run was called inside a running event loop: use `await session.arun(...)`"
             )
         items = list(inputs)
-        before, t0 = self.counters(), time.perf_counter()
+        before, since, t0 = self.counters(), self.graph.next_call_id(), time.perf_counter()
         results: list[Any] = [None] * len(items)
         workers = max(1, min(len(items), max_concurrency or len(items)))
         with (
@@ -348,7 +348,7 @@ class Session:
             for f in concurrent.futures.as_completed(futs):
                 results[futs[f]] = f.result()
                 bar.update()
-        return self._report(results, t0, before)
+        return self._report(results, t0, before, since)
 
     async def arun(
         self,
@@ -361,7 +361,7 @@ class Session:
     ) -> RunReport:
         """Async :meth:`run` for ``async def`` workflows."""
         items = list(inputs)
-        before, t0 = self.counters(), time.perf_counter()
+        before, since, t0 = self.counters(), self.graph.next_call_id(), time.perf_counter()
         sem = asyncio.Semaphore(max_concurrency or max(1, len(items)))
         refs = self._instances(len(items))
         tasks = [
@@ -372,7 +372,7 @@ class Session:
             for t in tasks:
                 t.add_done_callback(lambda _: bar.update())
             results = list(await asyncio.gather(*tasks))
-        return self._report(results, t0, before)
+        return self._report(results, t0, before, since)
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], **kw: Any) -> list[Any]:
         """:meth:`run`'s results in input order (a failed instance's exception as its result)."""
@@ -385,12 +385,12 @@ class Session:
         return (await self.arun(fn, inputs, **kw)).results
 
     def _report(
-        self, results: list[Any], t0: float, before: dict[str, EngineCounters]
+        self, results: list[Any], t0: float, before: dict[str, EngineCounters], since: int
     ) -> RunReport:
         wall = time.perf_counter() - t0
         after = self.counters()
         delta = {k: _minus(after[k], before[k]) for k in after}
-        return RunReport(results, wall, self.graph.summary(), delta)
+        return RunReport(results, wall, self.graph.summary(since), delta)
 
 
 def _minus(a: EngineCounters, b: EngineCounters) -> EngineCounters:

@@ -173,3 +173,11 @@ def test_followers_go_behind_their_leader(fake_session: Callable[..., Session], 
     if wait:  # and with wait_for_leader_prefill, every follower only after its prefill
         first = engine.events.index(("first", str(leaders[0].call_id)))
         assert all(e[0] == "first" or i > first for i, e in enumerate(engine.events[1:], 1))
+
+
+def test_a_run_report_counts_only_its_own_calls(fake_session: Callable[..., Session]) -> None:
+    s = fake_session()
+    first = s.run(lambda i: s.chat(_msg(f"q{i}")).text, range(4), progress=False)
+    second = s.run(lambda i: s.chat(_msg(f"r{i}")).text, range(3), progress=False)
+    assert (first.summary.llm_calls, second.summary.llm_calls) == (4, 3)
+    assert s.graph.summary().llm_calls == 7
