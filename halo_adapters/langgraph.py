@@ -30,7 +30,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
 from halo_adapters import langchain_hook
-from halo_core.session import RunReport, Session, _current
+from halo_core.session import RunReport, Session, current_instance, enter_instance
 
 __all__ = ["abatch", "batch", "session"]
 
@@ -74,10 +74,10 @@ def _instance_fn(
     contexts = [contextvars.copy_context() for _ in items]
 
     def one(i: int) -> Any:
-        inst = _current.get()
+        inst = current_instance()
 
         def inner() -> Any:
-            _current.set(inst)
+            enter_instance(inst)
             return call(items[i], configs[i], **kwargs)
 
         return contexts[i].run(inner)
@@ -136,7 +136,7 @@ _patched: dict[str, Any] = {}
 
 def _routes(graph: Any, inputs: Any) -> langchain_hook.Binding | None:
     b = langchain_hook.active()
-    if b is None or _current.get() is not None or len(inputs) == 0:
+    if b is None or current_instance() is not None or len(inputs) == 0:
         return None
     if not all(hasattr(b.session, a) for a in ("run", "arun")):
         return None

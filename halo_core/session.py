@@ -37,6 +37,16 @@ _current: contextvars.ContextVar[InstanceRef | None] = contextvars.ContextVar(
 )
 
 
+def current_instance() -> InstanceRef | None:
+    """The workflow instance the calling code runs as (``None`` outside ``Session.run``)."""
+    return _current.get()
+
+
+def enter_instance(inst: InstanceRef | None) -> None:
+    """Make ``inst`` the current instance of this context (adapters that copy contexts)."""
+    _current.set(inst)
+
+
 @dataclass
 class RunReport:
     """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception."""
