@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from halo_core.errors import MalformedCallError
@@ -114,9 +115,12 @@ class LLMCall:
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Dedup key: model, full messages, tools, tool_choice, response format, all sampling."""
+        """Dedup key: model, full messages, tools, tool_choice, response format, all sampling.
+
+        Computed once: a call is not changed after it is submitted.
+        """
         return _digest(
             [
                 self.model,
@@ -154,7 +158,7 @@ class ToolCall:
         qualname = getattr(self.fn, "__qualname__", repr(self.fn))
         return f"{getattr(self.fn, '__module__', '?')}.{qualname}"
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Dedup key: tool name and arguments."""
         return _digest([self.name, self.args, self.kwargs])
