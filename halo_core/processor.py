@@ -313,7 +313,7 @@ class Processor:
             self._call_soon(on_done, result)
 
         engine = self.engines[m.model]
-        request = EngineRequest(str(m.rep.call_id), m.rep.prompt_token_ids, m.rep.sampling)
+        request = EngineRequest(str(m.rep.call_id), m.rep.prompt_token_ids, m.rep.params)
         engine.submit(request, first_from_engine, done_from_engine)
         if engine.reuses_prefix_in_order:
             on_first_token()  # the engine caches the leader's blocks as it schedules them

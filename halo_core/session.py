@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from halo_core.backends.base import Engine, EngineCounters
 from halo_core.calls import (
+    ChatRequest,
     ChatResult,
     InstanceRef,
     LLMCall,
@@ -27,7 +28,7 @@ from halo_core.calls import (
 )
 from halo_core.config import EngineConfig, PassConfig, SessionConfig
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
-from halo_core.graph import ConsolidatedGraph, GraphSummary
+from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
 from halo_core.processor import Processor
 
 log = logging.getLogger("halo")
@@ -49,12 +50,14 @@ def enter_instance(inst: InstanceRef | None) -> None:
 
 @dataclass
 class RunReport:
-    """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception."""
+    """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception;
+    ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas."""
 
     results: list[Any]
     wall_s: float
     summary: GraphSummary
     engine: dict[str, EngineCounters] = field(default_factory=dict)
+    records: list[CallRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -181,29 +184,25 @@ class Session:
                 raise MalformedCallError(
                     f"unknown model {key!r}; this session serves {sorted(self.engines)}"
                 )
-            msgs = validate_messages(messages)
-            params = validate_sampling(sampling, self.config.default_max_tokens)
-            ids = engine.render(msgs, tools)
+            request = ChatRequest(
+                validate_messages(messages),
+                validate_sampling(sampling, self.config.default_max_tokens),
+                tools,
+                tool_choice,
+                response_format,
+            )
+            prepared = engine.prepare(request)
         except Exception as e:
             raise LLMCallError(index, label, e) from e
-        if len(ids) + 1 > engine.max_model_len:
-            raise LLMCallError(
-                index,
-                label,
-                f"prompt has {len(ids)} tokens, over the model's max_model_len "
-                f"{engine.max_model_len}",
-            )
         call = LLMCall(
             next(self._ids),
             key,
-            msgs,
-            params,
-            ids,
+            request,
+            prepared.prompt_token_ids,
+            prepared.params,
+            prepared.sampled,
             inst,
             label,
-            tools,
-            tool_choice,
-            response_format,
         )
         return self._processor.submit_llm(call)
 
@@ -220,8 +219,11 @@ class Session:
     ) -> ChatResult:
         """One chat call, deferred and coalesced with other instances' calls; blocks until done.
 
-        Greedy (``temperature=0``) unless ``sampling`` says otherwise. ``node`` labels the call in
-        the plan (default: ``llm<call index>``).
+        Greedy (``temperature=0``) unless ``sampling`` says otherwise; a parameter set to
+        ``None`` takes the engine's default as ``vllm serve`` would. ``tools`` / ``tool_choice`` /
+        ``response_format`` follow the OpenAI chat API (tool calls need the engine's
+        ``tool_call_parser``); the result carries the parsed ``content`` and ``tool_calls``.
+        ``node`` labels the call in the plan (default: ``llm<call index>``).
         """
         fut = self._chat_call(messages, model, node, tools, tool_choice, response_format, sampling)
         return fut.result()
@@ -400,7 +402,8 @@ class Session:
         wall = time.perf_counter() - t0
         after = self.counters()
         delta = {k: _minus(after[k], before[k]) for k in after}
-        return RunReport(results, wall, self.graph.summary(since), delta)
+        records = [r for r in self.graph if r.call_id >= since]
+        return RunReport(results, wall, self.graph.summary(since), delta, records)
 
 
 def _minus(a: EngineCounters, b: EngineCounters) -> EngineCounters:

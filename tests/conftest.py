@@ -13,6 +13,7 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 from halo_core import EngineConfig, PassConfig, Session, SessionConfig
 from halo_core.models import build_tiny_llama
+from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
 MAX_MODEL_LEN = 1024
 
@@ -25,10 +26,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_session(tiny_model: Path) -> Iterator[Session]:
-    """The one real in-process vLLM engine every engine test shares (default CPU block size)."""
-    cfg = SessionConfig(
-        engines={"tiny": EngineConfig(model=str(tiny_model), max_model_len=MAX_MODEL_LEN)}
+    """The one real in-process vLLM engine every engine test shares (default CPU block size,
+    the pythonic tool-call parser and compact guided JSON, like the ``vllm_server`` fixture: the
+    random test model would otherwise fill guided JSON with whitespace until max_tokens)."""
+    engine = EngineConfig(
+        model=str(tiny_model),
+        max_model_len=MAX_MODEL_LEN,
+        tool_call_parser=DEFAULT_TOOL_PARSER,
+        compact_json=True,
     )
+    cfg = SessionConfig(engines={"tiny": engine})
     with Session(cfg) as s:
         yield s
 
@@ -39,3 +46,14 @@ def halo(engine_session: Session) -> Iterator[Session]:
     engine_session.reset()
     with engine_session.passes(PassConfig()):
         yield engine_session
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model: Path) -> Iterator[str]:
+    """A stock ``vllm serve`` of the tiny model as ``tiny-chat`` (pythonic tool parser), shared by
+    every test that compares against "without Halo" over HTTP (about a minute to start)."""
+    server = VLLMServer(
+        tiny_model, served_name="tiny-chat", max_model_len=MAX_MODEL_LEN, compact_json=True
+    )
+    with server as url:
+        yield url

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from halo_core import ChatResult, LLMCallError, PassConfig, Session, ToolCallError
+from halo_core.calls import ChatRequest
 from tests.conftest import MAX_MODEL_LEN
 
 pytestmark = pytest.mark.engine
@@ -29,6 +30,10 @@ def _msgs(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def _prompt_len(engine: Any, messages: list[dict[str, Any]]) -> int:
+    return len(engine.prepare(ChatRequest(messages, {"max_tokens": 4})).prompt_token_ids)
+
+
 def three_calls(s: Session, review: str) -> tuple[str, str, str]:
     """A three-step workflow: each step sees what the previous ones returned."""
     a = s.chat(_msgs(review), node="sentiment", max_tokens=12).text
@@ -39,7 +44,7 @@ def three_calls(s: Session, review: str) -> tuple[str, str, str]:
 
 def test_shared_system_prompt_spans_whole_blocks(halo: Session) -> None:
     engine = halo.engines["tiny"]
-    assert len(engine.render(_msgs("x"), None)) >= 2 * engine.block_size >= 256
+    assert _prompt_len(engine, _msgs("x")) >= 2 * engine.block_size >= 256
 
 
 def test_batch_returns_what_each_instance_returns_alone(halo: Session) -> None:
@@ -67,7 +72,7 @@ def test_identical_first_call_reaches_the_engine_once(halo: Session) -> None:
     firsts = [r[0] for r in results]
     prompt_first = firsts[0].prompt_tokens
     prompt_seconds = sum(
-        len(halo.engines["tiny"].render(_msgs(f"Instance {i} says: {firsts[i].text}"), None))
+        _prompt_len(halo.engines["tiny"], _msgs(f"Instance {i} says: {firsts[i].text}"))
         for i in range(64)
     )
     assert after.requests - before.requests == 1 + 64
@@ -158,7 +163,12 @@ def test_bad_llm_calls_fail_their_instance_alone(halo: Session) -> None:
         return halo.chat(bad.get(i, _msgs(REVIEWS[i])), max_tokens=4).text
 
     results = halo.map(wf, range(16), progress=False)
-    for i, needle in [(2, "max_model_len"), (4, "wizard"), (6, "list"), (8, "no-such-model")]:
+    for i, needle in [
+        (2, "maximum context length"),
+        (4, "wizard"),
+        (6, "list"),
+        (8, "no-such-model"),
+    ]:
         assert isinstance(results[i], LLMCallError), (i, results[i])
         assert f"instance {i}" in str(results[i]) and needle in str(results[i])
     assert all(isinstance(r, str) for i, r in enumerate(results) if i not in (2, 4, 6, 8))

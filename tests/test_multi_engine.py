@@ -13,7 +13,7 @@ pytestmark = pytest.mark.engine
 
 
 def test_two_engines_serve_their_own_calls_and_count_them_apart(
-    tiny_model: Path, tmp_path: Path
+    tiny_model: Path, tmp_path: Path, halo: Session
 ) -> None:
     other = build_tiny_llama(tmp_path / "tiny-128", hidden_size=128, seed=1)
     cfg = SessionConfig(
@@ -35,3 +35,7 @@ def test_two_engines_serve_their_own_calls_and_count_them_apart(
     small, base = results[0]
     assert all(r == (small, base) for r in results)
     assert small != base  # different weights answer differently
+    # closing engines leaves the process-wide vLLM state other engines use (guided decoding)
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    rf = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    assert halo.chat(msgs, response_format=rf, max_tokens=12).text.startswith('{"ok":')

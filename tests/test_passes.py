@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from halo_core import passes
-from halo_core.calls import LLMCall
+from halo_core.calls import ChatRequest, LLMCall
 
 _ids = itertools.count()
 
 
-def call(tokens: list[int], *, msg: str = "hi", model: str = "m", **sampling: object) -> LLMCall:
+def call(
+    tokens: list[int], *, msg: str = "hi", model: str = "m", extra: Any = None, **sampling: Any
+) -> LLMCall:
     params = {"temperature": 0.0, "max_tokens": 8, **sampling}
-    return LLMCall(next(_ids), model, [{"role": "user", "content": msg}], params, tokens)
+    request = ChatRequest([{"role": "user", "content": msg}], params, **(extra or {}))
+    sampled = float(params["temperature"]) > 0 and params.get("seed") is None  # type: ignore[arg-type]
+    return LLMCall(next(_ids), model, request, tokens, params, sampled)
 
 
 def test_dedup_merges_identical_calls_in_first_seen_order() -> None:
@@ -30,12 +35,14 @@ def test_dedup_key_covers_every_field() -> None:
         call([1], msg="a", model="other"),
         call([1], msg="b"),
     ]
-    tooled = call([1], msg="a")
-    tooled.tools = [{"type": "function", "function": {"name": "f"}}]
-    fmt = call([1], msg="a")
-    fmt.response_format = {"type": "json_object"}
-    merged = passes.dedup([base, *variants, tooled, fmt])
-    assert len(merged) == 7
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    extras = [
+        {"tools": tools},
+        {"tools": tools, "tool_choice": "required"},
+        {"response_format": {"type": "json_object"}},
+    ]
+    merged = passes.dedup([base, *variants, *(call([1], msg="a", extra=e) for e in extras)])
+    assert len(merged) == 8
 
 
 def test_sampled_calls_merge_only_on_request() -> None:

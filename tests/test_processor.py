@@ -11,8 +11,8 @@ import pytest
 
 from halo_core import EngineConfig, Session, SessionConfig, ToolCallError
 from halo_core import session as session_mod
-from halo_core.backends.base import EngineCounters, EngineRequest
-from halo_core.calls import ChatResult
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
+from halo_core.calls import ChatRequest, ChatResult
 
 
 class FakeEngine:
@@ -27,8 +27,10 @@ class FakeEngine:
         self.requests: list[EngineRequest] = []
         self.events: list[tuple[str, str]] = []
 
-    def render(self, messages: list[dict[str, Any]], tools: Any) -> list[int]:
-        return [ord(c) for m in messages for c in m["content"]]
+    def prepare(self, request: ChatRequest) -> PreparedChat:
+        ids = [ord(c) for m in request.messages for c in m["content"]]
+        t = request.sampling.get("temperature", 0.0)
+        return PreparedChat(ids, request.sampling, t > 0 and request.sampling.get("seed") is None)
 
     def submit(
         self,

@@ -6,16 +6,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from halo_core.calls import ChatResult
+from halo_core.calls import ChatRequest, ChatResult
+
+
+@dataclass(frozen=True)
+class PreparedChat:
+    """A chat request made ready for one engine: prompt token ids plus the engine's own
+    parameters (sampling, constraints, how to parse the output), opaque to the processor."""
+
+    prompt_token_ids: list[int]
+    params: Any
+    sampled: bool
 
 
 @dataclass(frozen=True)
 class EngineRequest:
-    """One generation request: rendered prompt token ids and sampling parameters."""
+    """One generation request: prompt token ids and the engine's prepared parameters."""
 
     request_id: str
     prompt_token_ids: list[int]
-    sampling: dict[str, Any]
+    params: Any
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,11 @@ class Engine(Protocol):
     #: a prefix group may then go right behind their leader instead of after its prefill.
     reuses_prefix_in_order: bool
 
-    def render(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
-    ) -> list[int]:
-        """Apply the model's chat template (with a generation prompt) and tokenize."""
+    def prepare(self, request: ChatRequest) -> PreparedChat:
+        """Render (chat template, generation prompt), tokenize, and resolve sampling defaults.
+
+        Raises :class:`~halo_core.errors.MalformedCallError` for a request the engine rejects.
+        """
         ...
 
     def submit(

@@ -6,17 +6,20 @@ end of its prefill, which is when the processor releases the followers of a pref
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halo_core.backends.base import EngineCounters, EngineRequest
-from halo_core.calls import ChatResult
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
+from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
+from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 from halo_core.models import resolve_model
@@ -38,10 +41,33 @@ def _set_engine_env(cfg: EngineConfig) -> None:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
 
 
+# Engines alive in this process. vLLM's engine-core shutdown tears down the process-wide
+# distributed state (parallel groups) that every in-process engine uses; while other engines
+# live, that teardown is skipped (guided decoding in a surviving engine needs the groups).
+_LIVE: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _keep_dist_env(keep: bool) -> Iterator[None]:
+    if not keep:
+        yield
+        return
+    import vllm.v1.engine.core as core
+
+    cleanup = core.cleanup_dist_env_and_memory
+    core.cleanup_dist_env_and_memory = lambda *a, **k: None
+    try:
+        yield
+    finally:
+        core.cleanup_dist_env_and_memory = cleanup
+
+
 @dataclass
 class _Live:
     """A request in the engine: its callbacks and the output accumulated so far."""
 
+    params: VLLMChatParams
     on_first_token: Callable[[], None]
     on_done: Callable[[ChatResult | BaseException], None]
     text: list[str] = field(default_factory=list)
@@ -66,6 +92,12 @@ class VLLMEngine:
 
         self._counts = _CounterLogger()
         extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
+        if cfg.compact_json:
+            from vllm.config import StructuredOutputsConfig
+
+            extra["structured_outputs_config"] = StructuredOutputsConfig(
+                backend="xgrammar", disable_any_whitespace=True
+            )
         args = EngineArgs(
             model=self.model,
             dtype=cfg.dtype if cfg.dtype != "auto" or not _cpu_only() else "float32",
@@ -88,10 +120,24 @@ class VLLMEngine:
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
         self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
-        self._tokenizer: Any = self._engine.get_tokenizer()
+        try:
+            self._chat = ChatFrontend(
+                self._engine,
+                tool_call_parser=cfg.tool_call_parser,
+                reasoning_parser=cfg.reasoning_parser,
+            )
+        except (TypeError, KeyError, ValueError) as e:
+            self._engine.engine_core.shutdown()
+            raise ConfigError(
+                f"engine {key!r}: tool_call_parser={cfg.tool_call_parser!r} / reasoning_parser="
+                f"{cfg.reasoning_parser!r} unusable with {cfg.model!r}: {e}. Use a parser name "
+                "vllm serve accepts for this model (e.g. 'hermes'), or None"
+            ) from e
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._live: dict[str, _Live] = {}
         self._closed = False
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         self._thread = threading.Thread(target=self._loop, name=f"halo-engine-{key}", daemon=True)
         self._thread.start()
         log.info(
@@ -103,14 +149,9 @@ class VLLMEngine:
         )
 
     # ---- Engine protocol ---------------------------------------------------------------------
-    def render(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
-    ) -> list[int]:
-        """Chat template with generation prompt, then tokens (no extra special tokens)."""
-        text = self._tokenizer.apply_chat_template(
-            messages, tools=tools, add_generation_prompt=True, tokenize=False
-        )
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+    def prepare(self, request: ChatRequest) -> PreparedChat:
+        """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
+        return self._chat.prepare(request, self.max_model_len)
 
     def submit(
         self,
@@ -122,7 +163,7 @@ class VLLMEngine:
         if self._closed:
             on_done(RuntimeError(f"engine {self.key!r} is shut down"))
             return
-        self._inbox.put(("add", (request, _Live(on_first_token, on_done))))
+        self._inbox.put(("add", (request, _Live(request.params, on_first_token, on_done))))
 
     def counters(self) -> EngineCounters:
         """Counters from the engine's own stats (vLLM's stat-logger interface)."""
@@ -144,10 +185,17 @@ class VLLMEngine:
         for live in self._live.values():
             live.on_done(RuntimeError("the engine shut down before this request finished"))
         self._live.clear()
+        chat = self.__dict__.pop("_chat", None)
+        if chat is not None:
+            chat.close()
         engine = self.__dict__.pop("_engine", None)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+            others = bool(_LIVE)
         if engine is not None:
             try:
-                engine.engine_core.shutdown()
+                with _keep_dist_env(others):
+                    engine.engine_core.shutdown()
             except Exception:  # shutting down after a failure: nothing left to save
                 log.debug("engine core shutdown raised", exc_info=True)
         import gc
@@ -162,11 +210,12 @@ class VLLMEngine:
             payload.set()
             return
         request, live = payload
-        from vllm import SamplingParams, TokensPrompt
+        from vllm import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
         try:
-            params = SamplingParams(**request.sampling, output_kind=RequestOutputKind.DELTA)
+            params = live.params.sampling.clone()
+            params.output_kind = RequestOutputKind.DELTA
             self._engine.add_request(
                 request.request_id, TokensPrompt(prompt_token_ids=request.prompt_token_ids), params
             )
@@ -211,14 +260,23 @@ class VLLMEngine:
             live.on_first_token()
         if out.finished:
             del self._live[out.request_id]
+            text = "".join(live.text)
+            try:
+                msg = self._chat.parse(live.params, text, live.token_ids, comp.finish_reason)
+            except Exception as e:  # a parser failure fails this call only
+                live.on_done(e)
+                return
             live.on_done(
                 ChatResult(
-                    text="".join(live.text),
+                    text=text,
                     prompt_tokens=len(out.prompt_token_ids or []),
                     output_tokens=len(live.token_ids),
                     cached_tokens=out.num_cached_tokens or 0,
-                    finish_reason=comp.finish_reason,
+                    finish_reason=msg.finish_reason,
                     token_ids=list(live.token_ids),
+                    content=msg.content,
+                    tool_calls=msg.tool_calls,
+                    reasoning=msg.reasoning,
                 )
             )
 

@@ -1,0 +1,364 @@
+"""How one LangChain chat-model call becomes a Halo chat call, and Halo's answer a LangChain result.
+
+Two paths, one per kind of model:
+
+* **OpenAI-compatible models** (``ChatOpenAI`` and its subclasses): the request is the payload
+  the model itself would POST to ``/v1/chat/completions`` (``model._get_request_payload``), and
+  the answer is turned into an ``openai`` ``ChatCompletion`` — through the ``openai`` SDK's own
+  ``parse_chat_completion`` when a ``response_format`` is set, as ``.parse()`` does — and handed
+  to ``model._create_chat_result``. So tool calls, usage, ``additional_kwargs["parsed"]`` and
+  ``with_structured_output`` come out exactly as from a ``vllm serve`` endpoint.
+* **Any other ``BaseChatModel``**: messages via ``convert_to_openai_messages``, the model's own
+  sampling fields and call kwargs; the answer becomes an ``AIMessage`` with parsed ``tool_calls``.
+
+For OpenAI-compatible models, unset temperature / max_tokens are sent as ``None``: the engine then
+applies what ``vllm serve`` would (the model's generation config, else temperature 1 and
+max_tokens up to the context end). Other models get Halo's defaults (greedy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models._utils import _update_message_content_to_blocks
+from langchain_core.language_models.chat_models import (
+    LC_ID_PREFIX,
+    BaseChatModel,
+    _gen_info_and_msg_metadata,
+)
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    convert_to_openai_messages,
+)
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables.config import var_child_runnable_config
+
+from halo_core.calls import SAMPLING_KEYS
+from halo_core.calls import ChatResult as HaloChatResult
+
+#: Request fields with no effect on the answer (or that Halo sets itself); dropped silently.
+_IGNORED = frozenset(
+    {
+        "model",
+        "model_name",
+        "_type",
+        "stream",
+        "stream_options",
+        "stream_usage",
+        "user",
+        "store",
+        "service_tier",
+        "metadata",
+        "timeout",
+        "request_timeout",
+        "max_retries",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
+_RENAMED = {"max_completion_tokens": "max_tokens", "stop_sequences": "stop"}
+_ATTRS = tuple(sorted(SAMPLING_KEYS | {"max_completion_tokens", "n"}))
+_UNSET_AS_ENGINE_DEFAULT = ("temperature", "max_tokens")
+
+
+def model_id(model: BaseChatModel) -> str | None:
+    """The model id a LangChain chat model would send to its provider."""
+    for attr in ("model_name", "model", "model_id"):
+        v = getattr(model, attr, None)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def graph_node(run_manager: Any, config: Mapping[str, Any] | None = None) -> str | None:
+    """The LangGraph node path of the running task: ``node``, or ``outer/inner`` in a subgraph.
+
+    Read from the callback manager's or the runnable config's metadata (``langgraph_node`` and
+    ``langgraph_checkpoint_ns``, whose ``|``-separated segments name the enclosing nodes).
+    """
+    for meta in (
+        getattr(run_manager, "metadata", None),
+        (config or {}).get("metadata"),
+        (var_child_runnable_config.get() or {}).get("metadata"),
+    ):
+        if isinstance(meta, Mapping) and isinstance(meta.get("langgraph_node"), str):
+            node: str = meta["langgraph_node"]
+            ns = meta.get("langgraph_checkpoint_ns")
+            path = [s.split(":")[0] for s in ns.split("|") if s] if isinstance(ns, str) else []
+            if not path or path[-1] != node:
+                path.append(node)
+            return "/".join(path)
+    return None
+
+
+def _is_openai(model: BaseChatModel) -> bool:
+    return all(
+        hasattr(model, a) for a in ("_get_request_payload", "_create_chat_result", "root_client")
+    )
+
+
+def _model_params(model: BaseChatModel) -> dict[str, Any]:
+    """A non-OpenAI model object's own request parameters (before per-call kwargs)."""
+    params: dict[str, Any] = {}
+    default = None
+    if hasattr(type(model), "_default_params"):
+        with contextlib.suppress(Exception):
+            default = dict(model._default_params)  # type: ignore[attr-defined]
+    if default is not None:
+        params.update(default)
+    else:
+        fields = getattr(type(model), "model_fields", {})
+        for name in _ATTRS:
+            if name in fields:
+                params[name] = getattr(model, name, None)
+        for name in ("model_kwargs", "extra_body"):
+            extra = getattr(model, name, None) if name in fields else None
+            if isinstance(extra, Mapping):
+                params.update(extra)
+    return params
+
+
+@dataclass
+class HaloRequest:
+    """A LangChain call, ready for ``Session.chat``: messages, engine, OpenAI request fields."""
+
+    messages: list[dict[str, Any]]
+    engine: str | None
+    model_id: str | None
+    node: str | None
+    sampling: dict[str, Any]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: Any = None  # as sent on the wire (a dict)
+    schema: Any = None  # the caller's response_format (maybe a pydantic class), for parsing
+    openai: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def send_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Session.chat`` / ``achat``."""
+        return {
+            "model": self.engine,
+            "node": self.node,
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "response_format": self.response_format,
+            **self.sampling,
+        }
+
+
+def _split(
+    params: Mapping[str, Any], who: str, *, server_defaults: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sampling parameters vs. request fields (tools, ...); unsupported ones raise.
+
+    ``server_defaults``: unset temperature / max_tokens take the engine's defaults as ``vllm
+    serve`` applies them (OpenAI-compatible clients); otherwise Halo's (greedy).
+    """
+    params = dict(params)
+    extra_body = params.pop("extra_body", None)
+    if isinstance(extra_body, Mapping):
+        params.update(extra_body)
+    sampling: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for key, value in params.items():
+        key = _RENAMED.get(key, key)
+        if value is None or key in _IGNORED:
+            continue
+        if key == "n":
+            if value != 1:
+                raise NotImplementedError(
+                    f"Halo's LangChain hook supports n=1 only (got n={value})"
+                )
+        elif key in ("tools", "tool_choice", "response_format"):
+            fields[key] = value
+        elif key in ("functions", "function_call"):
+            raise NotImplementedError("legacy OpenAI `functions` are not supported; bind tools")
+        elif key in SAMPLING_KEYS:
+            sampling[key] = list(value) if key == "stop" else value
+        else:
+            raise NotImplementedError(
+                f"Halo's LangChain hook does not support the request parameter {key!r} "
+                f"(={value!r}) of {who} yet"
+            )
+    if server_defaults:
+        for key in _UNSET_AS_ENGINE_DEFAULT:
+            sampling.setdefault(key, None)
+    return sampling, fields
+
+
+def build_request(
+    engine: str | None,
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    run_manager: Any,
+    kwargs: Mapping[str, Any],
+) -> HaloRequest:
+    """The Halo chat call a LangChain ``_generate`` call stands for."""
+    who = type(model).__name__
+    if _is_openai(model):
+        payload = model._get_request_payload(messages, stop=stop, **kwargs)  # type: ignore[attr-defined]
+        if "messages" not in payload:
+            raise NotImplementedError(
+                f"{who} is set to use OpenAI's Responses API, which Halo does not serve; "
+                "use the Chat Completions API (use_responses_api=False)"
+            )
+        wire_messages = payload.pop("messages")
+        sampling, fields = _split(payload, who, server_defaults=True)
+        schema = fields.get("response_format")
+        wire_rf = schema
+        if schema is not None:
+            from openai.lib._parsing import type_to_response_format_param
+
+            wire_rf = type_to_response_format_param(schema)
+        return HaloRequest(
+            messages=wire_messages,
+            engine=engine,
+            model_id=model_id(model),
+            node=graph_node(run_manager),
+            sampling=sampling,
+            tools=fields.get("tools"),
+            tool_choice=fields.get("tool_choice"),
+            response_format=wire_rf,
+            schema=schema,
+            openai=True,
+        )
+    params = _model_params(model)
+    params.update(kwargs)
+    if stop is not None:
+        params["stop"] = stop
+    sampling, fields = _split(params, who, server_defaults=False)
+    return HaloRequest(
+        messages=convert_to_openai_messages(messages),  # type: ignore[arg-type]
+        engine=engine,
+        model_id=model_id(model),
+        node=graph_node(run_manager),
+        sampling=sampling,
+        tools=fields.get("tools"),
+        tool_choice=fields.get("tool_choice"),
+        response_format=fields.get("response_format"),
+    )
+
+
+def _completion(req: HaloRequest, r: HaloChatResult) -> dict[str, Any]:
+    """The chat.completion body ``vllm serve`` would have returned for this answer."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": r.content,
+        "tool_calls": r.tool_calls,
+    }
+    if r.reasoning is not None:
+        message["reasoning"] = r.reasoning
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": req.model_id or "",
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": r.finish_reason}
+        ],
+        "usage": {
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.output_tokens,
+            "total_tokens": r.prompt_tokens + r.output_tokens,
+        },
+    }
+
+
+def _openai_result(model: BaseChatModel, req: HaloRequest, r: HaloChatResult) -> ChatResult:
+    from openai.lib._parsing import parse_chat_completion, validate_input_tools
+    from openai.types.chat import ChatCompletion
+
+    completion: Any = ChatCompletion.model_validate(_completion(req, r))
+    if req.schema is not None:  # what the SDK's chat.completions.parse() does with the response
+        completion = parse_chat_completion(
+            response_format=req.schema,
+            chat_completion=completion,
+            input_tools=validate_input_tools(req.tools) if req.tools else validate_input_tools(),
+        )
+    return model._create_chat_result(completion, {})  # type: ignore[attr-defined,no-any-return]
+
+
+def _generic_result(req: HaloRequest, r: HaloChatResult) -> ChatResult:
+    usage = {
+        "input_tokens": r.prompt_tokens,
+        "output_tokens": r.output_tokens,
+        "total_tokens": r.prompt_tokens + r.output_tokens,
+        "input_token_details": {"cache_read": r.cached_tokens},
+    }
+    tool_calls, invalid = [], []
+    for raw in r.tool_calls:
+        try:
+            tool_calls.append(parse_tool_call(raw, return_id=True))
+        except Exception as e:  # unparsable arguments: reported, as ChatOpenAI does
+            invalid.append(make_invalid_tool_call(raw, str(e)))
+    msg = AIMessage(
+        content=r.content or "",
+        tool_calls=tool_calls,  # type: ignore[arg-type]
+        invalid_tool_calls=invalid,
+        usage_metadata=usage,  # type: ignore[arg-type]
+    )
+    llm_output = {
+        "token_usage": {
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.output_tokens,
+            "total_tokens": r.prompt_tokens + r.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": r.cached_tokens},
+        },
+        "model_name": req.model_id,
+        "model_provider": "halo",
+    }
+    generation = ChatGeneration(message=msg, generation_info={"finish_reason": r.finish_reason})
+    return ChatResult(generations=[generation], llm_output=llm_output)
+
+
+def build_result(
+    model: BaseChatModel, req: HaloRequest, r: HaloChatResult, run_manager: Any
+) -> ChatResult:
+    """A LangChain ChatResult as the model's own ``_generate`` would return it, finished the way
+    ``BaseChatModel._generate_with_cache`` finishes it (v1 content blocks, message id, response
+    metadata from generation info and llm output)."""
+    result = _openai_result(model, req, r) if req.openai else _generic_result(req, r)
+    if getattr(model, "output_version", None) == "v1":
+        for generation in result.generations:
+            generation.message = _update_message_content_to_blocks(generation.message, "v1")
+    for idx, generation in enumerate(result.generations):
+        if run_manager is not None and generation.message.id is None:
+            generation.message.id = f"{LC_ID_PREFIX}-{run_manager.run_id}-{idx}"
+        generation.message.response_metadata = _gen_info_and_msg_metadata(generation)
+    if len(result.generations) == 1 and result.llm_output is not None:
+        message = result.generations[0].message
+        message.response_metadata = {**result.llm_output, **message.response_metadata}
+    return result
+
+
+def as_chunk(msg: BaseMessage) -> AIMessageChunk:
+    """An answer message as one streaming chunk (tool calls as tool-call chunks)."""
+    calls = getattr(msg, "tool_calls", None) or []
+    return AIMessageChunk(
+        content=msg.content,
+        id=msg.id,
+        additional_kwargs={k: v for k, v in msg.additional_kwargs.items() if k != "parsed"},
+        tool_call_chunks=[
+            tool_call_chunk(name=tc["name"], args=json.dumps(tc["args"]), id=tc.get("id"), index=i)
+            for i, tc in enumerate(calls)
+        ],
+        usage_metadata=getattr(msg, "usage_metadata", None),
+        response_metadata=dict(msg.response_metadata),
+        chunk_position="last",
+    )
+
+
+def one_chunk(result: ChatResult) -> ChatGenerationChunk:
+    """The whole answer as a single streaming generation chunk."""
+    return ChatGenerationChunk(message=as_chunk(result.generations[0].message))

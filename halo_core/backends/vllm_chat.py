@@ -1,0 +1,194 @@
+"""Chat-completions semantics exactly as ``vllm serve`` implements them, without the HTTP server.
+
+A Halo chat call is turned into what vLLM's OpenAI server would send its engine, by vLLM's own
+code: the request model (``ChatCompletionRequest``: validation, sampling defaults from the model's
+generation config), the online renderer (chat template, tool schemas, and the tool parser's
+``adjust_request``, which turns ``tool_choice="required"`` / a named tool into guided decoding),
+and ``get_max_tokens``. The engine's output is read back by the same parser the server uses
+(``--tool-call-parser`` / ``--reasoning-parser``) and the same message rules, so content,
+``tool_calls`` and ``finish_reason`` are what a ``ChatOpenAI`` client of ``vllm serve`` would get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from halo_core.backends.base import PreparedChat
+from halo_core.calls import ChatRequest
+from halo_core.errors import MalformedCallError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VLLMChatParams:
+    """What the engine needs to run one prepared call and to read its output back."""
+
+    sampling: Any  # vllm.SamplingParams
+    request: Any  # vllm ChatCompletionRequest, after the parser's adjust_request
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """An output read the way ``vllm serve`` builds its response message."""
+
+    content: str | None
+    tool_calls: list[dict[str, Any]]
+    reasoning: str | None
+    finish_reason: str | None
+
+
+class ChatFrontend:
+    """vLLM's chat front end (renderer, request model, parsers) over an in-process engine."""
+
+    def __init__(
+        self,
+        llm_engine: Any,
+        *,
+        tool_call_parser: str | None,
+        reasoning_parser: str | None,
+    ) -> None:
+        from vllm.renderers.online_renderer import OnlineRenderer
+
+        self.model_config = llm_engine.vllm_config.model_config
+        self.tokenizer = llm_engine.get_tokenizer()
+        self.auto_tools = tool_call_parser is not None
+        self.online = OnlineRenderer(
+            self.model_config,
+            llm_engine.renderer,
+            request_logger=None,
+            chat_template=None,
+            chat_template_content_format="auto",
+            enable_auto_tools=self.auto_tools,
+            tool_parser=tool_call_parser,
+            reasoning_parser=reasoning_parser,
+        )
+        self.default_sampling: dict[str, Any] = self.model_config.get_diff_sampling_param()
+        gen_cfg = self.model_config.generation_config
+        self.override_max_tokens = (
+            self.default_sampling.get("max_tokens")
+            if gen_cfg not in ("auto", "vllm")
+            else (getattr(self.model_config, "override_generation_config", None) or {}).get(
+                "max_new_tokens"
+            )
+        )
+        # the renderer is async (it may use worker pools): one loop thread runs it for all callers
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="halo-chat-render", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        """Stop the render loop thread."""
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def prepare(self, req: ChatRequest, max_model_len: int) -> PreparedChat:
+        """Render and tokenize ``req`` and build its sampling params, as ``vllm serve`` would.
+
+        Raises :class:`MalformedCallError` with the server's message for a request it would reject.
+        """
+        from pydantic import ValidationError
+        from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+        from vllm.entrypoints.serve.engine.protocol import ErrorResponse
+        from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
+
+        fields = dict(req.sampling)
+        if "max_tokens" in fields:  # the field's current name (max_tokens is deprecated)
+            fields["max_completion_tokens"] = fields.pop("max_tokens")
+        body: dict[str, Any] = {"messages": req.messages, **fields}
+        for key in ("tools", "tool_choice", "response_format"):
+            value = getattr(req, key)
+            if value is not None:
+                body[key] = value
+        try:
+            request = ChatCompletionRequest.model_validate(body)
+        except (ValidationError, ValueError) as e:
+            raise MalformedCallError(f"invalid chat request: {e}") from e
+        try:
+            rendered = self._run(self.online.render_chat(request))
+        except Exception as e:
+            raise MalformedCallError(f"could not render the chat request: {e}") from e
+        if isinstance(rendered, ErrorResponse):
+            raise MalformedCallError(rendered.error.message)
+        _, engine_inputs = rendered
+        ids = list(engine_inputs[0]["prompt_token_ids"])  # type: ignore[typeddict-item]
+        if len(ids) + 1 > max_model_len:
+            raise MalformedCallError(
+                f"prompt has {len(ids)} tokens, over the model's max_model_len {max_model_len}"
+            )
+        requested = request.max_completion_tokens
+        try:
+            max_tokens = get_max_tokens(
+                max_model_len, requested, len(ids), self.default_sampling, self.override_max_tokens
+            )
+            sampling = request.to_sampling_params(max_tokens, self.default_sampling)
+        except ValueError as e:
+            raise MalformedCallError(str(e)) from e
+        sampled = sampling.temperature > 0 and sampling.seed is None
+        return PreparedChat(ids, VLLMChatParams(sampling, request), sampled)
+
+    def parse(
+        self, params: VLLMChatParams, text: str, token_ids: list[int], finish_reason: str | None
+    ) -> ParsedOutput:
+        """Content, tool calls and finish reason of one output, by ``vllm serve``'s rules."""
+        from vllm.entrypoints.openai.chat_completion.protocol import (
+            ChatCompletionNamedToolChoiceParam,
+        )
+        from vllm.renderers.chat_utils import make_tool_call_id
+
+        request = params.request
+        parser_cls = self.online.parser
+        reasoning: str | None = None
+        content: str | None = text
+        calls: list[Any] = []
+        if parser_cls is not None:
+            parser = parser_cls(
+                self.tokenizer,
+                request.tools,
+                chat_template_kwargs=self.online.effective_chat_template_kwargs(request),
+                model_config=self.model_config,
+            )
+            reasoning, content, parsed = parser.parse(
+                text, request, enable_auto_tools=self.auto_tools, model_output_token_ids=token_ids
+            )
+            calls = list(parsed or [])
+            if not request.include_reasoning:
+                reasoning = None
+        named = type(request.tool_choice) is ChatCompletionNamedToolChoiceParam
+        required = request.tool_choice == "required"
+        tool_parser = parser_cls.tool_parser_cls if parser_cls is not None else None
+        auto_called = False
+        if named or required:
+            content = content or ""
+        elif (
+            request.tools
+            and request.tool_choice in ("auto", None)
+            and self.auto_tools
+            and tool_parser is not None
+        ):
+            auto_called = bool(calls)
+        else:
+            calls = []  # the server reports tool calls only for auto / required / named choice
+        if request.parallel_tool_calls is False:
+            calls = calls[:1]
+        tool_calls = [
+            {
+                "id": tc.id or make_tool_call_id(),
+                "type": "function",
+                "function": {"name": tc.name, "arguments": tc.arguments},
+            }
+            for tc in calls
+        ]
+        if auto_called or (required and finish_reason == "stop"):
+            finish_reason = "tool_calls"
+        return ParsedOutput(content, tool_calls, reasoning, finish_reason or "stop")

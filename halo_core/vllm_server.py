@@ -1,0 +1,128 @@
+"""Start and stop a stock ``vllm serve`` (OpenAI-compatible HTTP server) as a subprocess.
+
+Baselines and reference runs talk to it the way a LangGraph user would, over HTTP with
+``ChatOpenAI``. Halo itself does not need it.
+
+>>> with VLLMServer("path/to/model", served_name="tiny-chat") as url:   # doctest: +SKIP
+...     ChatOpenAI(model="tiny-chat", base_url=url, api_key="unused").invoke("Hi")
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from halo_core.errors import HaloError
+
+#: The tool-call parser Halo's tests and benchmarks serve models with (``--tool-call-parser``):
+#: its required / named tool choice is plain guided JSON, which ``compact_json`` keeps short
+#: (hermes' structural tags allow free whitespace, which random test models never stop emitting).
+DEFAULT_TOOL_PARSER = "pythonic"
+
+
+class ServerStartError(HaloError, RuntimeError):
+    """The vLLM server exited or did not answer in time; the message names its log file."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class VLLMServer:
+    """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1; a context manager.
+
+    ``tool_call_parser`` enables ``--enable-auto-tool-choice`` with that parser (``None``: off);
+    ``compact_json`` serves guided JSON without free whitespace (as ``EngineConfig.compact_json``).
+    Entering blocks until ``/v1/models`` answers (about a minute on 2 CPU cores) and returns the
+    base URL (``http://127.0.0.1:<port>/v1``); leaving stops the server.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        served_name: str | None = None,
+        max_model_len: int = 1024,
+        dtype: str = "float32",
+        tool_call_parser: str | None = DEFAULT_TOOL_PARSER,
+        compact_json: bool = False,
+        kv_cache_gib: float = 1.0,
+        extra_args: Sequence[str] = (),
+        log_path: str | Path | None = None,
+        start_timeout_s: float = 300.0,
+    ):
+        self.model = str(model)
+        self.served_name = served_name or self.model
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+        self.cmd += ["--model", self.model, "--served-model-name", self.served_name]
+        self.cmd += ["--dtype", dtype, "--max-model-len", str(max_model_len)]
+        self.cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        if tool_call_parser:
+            self.cmd += ["--enable-auto-tool-choice", "--tool-call-parser", tool_call_parser]
+        if compact_json:
+            self.cmd += ["--structured-outputs-config.backend", "xgrammar"]
+            self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
+        self.cmd += list(extra_args)
+        self.env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib)))}
+        self.log_path = Path(log_path or tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
+        self.start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[str] | None = None
+
+    def start(self) -> str:
+        """Launch the server and wait until it answers; return its base URL."""
+        self._log = self.log_path.open("w")
+        self._proc = subprocess.Popen(
+            self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
+        )
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            if self._proc.poll() is not None:
+                self.stop()
+                raise ServerStartError(
+                    f"vLLM server exited with {self._proc.returncode}; see {self.log_path}"
+                )
+            try:
+                urllib.request.urlopen(f"{self.url}/models", timeout=2).close()
+                return self.url
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerStartError(
+                        f"vLLM server did not answer in {self.start_timeout_s:.0f} s; "
+                        f"see {self.log_path}"
+                    ) from None
+                time.sleep(1)
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after 30 s); idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
