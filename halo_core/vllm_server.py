@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from halo_core.backends.base import EngineCounters
 from halo_core.errors import HaloError
 
 #: The tool-call parser Halo's tests and benchmarks serve models with (``--tool-call-parser``):
@@ -76,7 +77,11 @@ class VLLMServer:
             self.cmd += ["--structured-outputs-config.backend", "xgrammar"]
             self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
         self.cmd += list(extra_args)
-        self.env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib)))}
+        self.env = {
+            **os.environ,
+            "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib))),
+            "VLLM_SERVER_DEV_MODE": "1",  # for POST /reset_prefix_cache between benchmark runs
+        }
         self.log_path = Path(log_path or tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -120,6 +125,33 @@ class VLLMServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    @property
+    def root(self) -> str:
+        """The server's root URL (without ``/v1``)."""
+        return self.url.removesuffix("/v1")
+
+    def reset_prefix_cache(self) -> None:
+        """Drop the server's prefix cache (``POST /reset_prefix_cache``)."""
+        req = urllib.request.Request(f"{self.root}/reset_prefix_cache", method="POST")
+        urllib.request.urlopen(req, timeout=60).close()
+
+    def counters(self) -> EngineCounters:
+        """The server's engine counters from its Prometheus ``/metrics`` (totals since start)."""
+        with urllib.request.urlopen(f"{self.root}/metrics", timeout=30) as resp:
+            text = resp.read().decode()
+        totals: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("vllm:") and "_total" in line.split("{")[0].split(" ")[0]:
+                name = line.split("{")[0].split(" ")[0].removesuffix("_total")
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        return EngineCounters(
+            requests=int(totals.get("vllm:request_success", 0)),
+            prompt_tokens=int(totals.get("vllm:prompt_tokens", 0)),
+            generation_tokens=int(totals.get("vllm:generation_tokens", 0)),
+            prefix_cache_queries=int(totals.get("vllm:prefix_cache_queries", 0)),
+            prefix_cache_hits=int(totals.get("vllm:prefix_cache_hits", 0)),
+        )
 
     def __enter__(self) -> str:
         return self.start()
