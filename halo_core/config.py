@@ -95,7 +95,9 @@ class SessionConfig(BaseModel):
         0.02, ge=0, description="longest a call waits for others before its epoch closes"
     )
     epoch_max_calls: int = Field(1024, ge=1, description="an epoch closes at this many calls")
-    tool_workers: int = Field(16, ge=1)
+    tool_workers: int = Field(
+        256, ge=1, description="threads running tool bodies (I/O-bound tools wait in parallel)"
+    )
     default_max_tokens: int = Field(256, ge=1)
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass
@@ -34,6 +34,9 @@ class CallRecord:
     dispatched_s: float | None = None
     finished_s: float | None = None
     error: str | None = None
+    #: what the engine ran for an LLM call (prompt token ids, engine params), kept only inside
+    #: ``Session.recording_requests()`` (for replay by :mod:`halo_core.oracle`)
+    request: Any = field(default=None, repr=False, compare=False)
 
     @property
     def executed(self) -> bool:

@@ -57,6 +57,7 @@ class Processor:
         self.config = config
         self.passes: PassConfig = config.passes
         self.graph = ConsolidatedGraph()
+        self.record_requests = False  # keep LLM calls' requests in the graph (oracle replay)
         self._block_size = {k: e.block_size for k, e in self.engines.items()}
         self._tool_pool = concurrent.futures.ThreadPoolExecutor(
             config.tool_workers, thread_name_prefix="halo-tool"
@@ -153,11 +154,12 @@ class Processor:
         fn()
 
     def _record(self, call: LLMCall | ToolCall, kind: Any, model: str) -> None:
-        self.graph.add(
-            CallRecord(
-                call.call_id, kind, _uid(call), call.node, model=model, submitted_s=self.now()
-            )
+        rec = CallRecord(
+            call.call_id, kind, _uid(call), call.node, model=model, submitted_s=self.now()
         )
+        if self.record_requests and isinstance(call, LLMCall):
+            rec.request = (call.prompt_token_ids, call.params)
+        self.graph.add(rec)
 
     def _set_live(self, index: int, live: bool) -> None:
         if live:

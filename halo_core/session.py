@@ -152,6 +152,16 @@ class Session:
         finally:
             self._processor.set_passes(before)
 
+    @contextmanager
+    def recording_requests(self) -> Iterator[None]:
+        """Keep each LLM call's prompt token ids and engine params in its graph record inside
+        the block, for :func:`halo_core.oracle.replay` (costs memory: one prompt per call)."""
+        self._processor.record_requests = True
+        try:
+            yield
+        finally:
+            self._processor.record_requests = False
+
     def reset(self) -> None:
         """Forget the dedup memo, the graph and every engine's prefix cache."""
         self._processor.forget()
@@ -401,19 +411,9 @@ class Session:
     ) -> RunReport:
         wall = time.perf_counter() - t0
         after = self.counters()
-        delta = {k: _minus(after[k], before[k]) for k in after}
+        delta = {k: after[k] - before[k] for k in after}
         records = [r for r in self.graph if r.call_id >= since]
         return RunReport(results, wall, self.graph.summary(since), delta, records)
-
-
-def _minus(a: EngineCounters, b: EngineCounters) -> EngineCounters:
-    return EngineCounters(
-        a.requests - b.requests,
-        a.prompt_tokens - b.prompt_tokens,
-        a.generation_tokens - b.generation_tokens,
-        a.prefix_cache_queries - b.prefix_cache_queries,
-        a.prefix_cache_hits - b.prefix_cache_hits,
-    )
 
 
 def _no_bar(progress: bool | None) -> bool | None:

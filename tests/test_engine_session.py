@@ -209,3 +209,21 @@ def test_async_workflows_run_as_instances(halo: Session) -> None:
             for r in REVIEWS[:16]
         ]
     assert results == alone
+
+
+def test_oracle_replays_the_executed_calls_stage_by_stage(halo: Session) -> None:
+    from halo_core.errors import HaloError
+    from halo_core.oracle import replay, stages
+
+    with halo.recording_requests():
+        report = halo.run(lambda r: three_calls(halo, r), REVIEWS, progress=False)
+    by_stage = stages(report.records)
+    assert sorted(by_stage) == [0, 1, 2]  # sentiment -> issue -> summary
+    assert sum(map(len, by_stage.values())) == report.summary.llm_executed
+    oracle = replay(halo.engines, report.records)
+    assert oracle.calls == report.summary.llm_executed == oracle.engine["tiny"].requests
+    assert len(oracle.stage_s) == 3 and oracle.wall_s >= sum(oracle.stage_s) * 0.99
+    halo.reset()  # else the memo serves every call and nothing executes
+    plain = halo.run(lambda r: three_calls(halo, r), REVIEWS[:2], progress=False)
+    with pytest.raises(HaloError, match="recording_requests"):
+        replay(halo.engines, plain.records)

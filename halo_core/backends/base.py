@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +38,15 @@ class EngineCounters:
     generation_tokens: int
     prefix_cache_queries: int
     prefix_cache_hits: int
+
+    def __sub__(self, before: EngineCounters) -> EngineCounters:
+        """What happened between two snapshots."""
+        return EngineCounters(
+            *(
+                getattr(self, f.name) - getattr(before, f.name)
+                for f in dataclasses.fields(EngineCounters)
+            )
+        )
 
 
 class Engine(Protocol):

@@ -1,0 +1,118 @@
+"""The engine-only lower bound of a batch: replay the LLM work a Halo run executed, nothing else.
+
+A call's *stage* is the number of LLM calls before it in its instance (its LLM depth). The
+oracle sends every executed (deduplicated) LLM call of a stage to its engine at once — one
+``generate`` per stage and engine, with no tools, no Python workflow code, no waiting on other
+instances — after warming each distinct shared prefix with one request first. Its makespan is
+what the engines alone need for the run's LLM work in dependency order: a bound no schedule of
+the same calls can beat by much.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from halo_core.backends.base import Engine, EngineCounters, EngineRequest
+from halo_core.errors import HaloError
+from halo_core.graph import CallRecord
+
+
+@dataclass
+class OracleReport:
+    """What the replay took: total and per-stage wall time, engine counter deltas."""
+
+    wall_s: float
+    stage_s: list[float] = field(default_factory=list)
+    calls: int = 0
+    engine: dict[str, EngineCounters] = field(default_factory=dict)
+
+
+def stages(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
+    """Executed LLM calls by stage (LLM depth within their instance, following parent links)."""
+    by_id = {r.call_id: r for r in records}
+    depth: dict[int, int] = {}
+    out: dict[int, list[CallRecord]] = defaultdict(list)
+    for r in sorted(by_id.values(), key=lambda r: r.call_id):  # parents come first
+        parent = by_id.get(r.parent) if r.parent is not None else None
+        depth[r.call_id] = 0 if parent is None else depth[parent.call_id] + (parent.kind == "llm")
+        if r.kind == "llm" and r.executed and r.error is None:
+            out[depth[r.call_id]].append(r)
+    return dict(sorted(out.items()))
+
+
+class _Batch:
+    """Requests in flight on the engines; waits for first tokens or completion."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self.started = self.done = 0
+        self.errors: list[BaseException] = []
+
+    def submit(self, engine: Engine, rid: str, rec: CallRecord) -> None:
+        ids, params = rec.request
+
+        def first() -> None:
+            with self._cv:
+                self.started += 1
+                self._cv.notify_all()
+
+        def finished(result: Any) -> None:
+            with self._cv:
+                self.done += 1
+                if isinstance(result, BaseException):
+                    self.errors.append(result)
+                self._cv.notify_all()
+
+        engine.submit(EngineRequest(rid, list(ids), params), first, finished)
+
+    def wait(self, *, started: int = 0, done: int = 0) -> None:
+        with self._cv:
+            self._cv.wait_for(lambda: self.started >= started and self.done >= done)
+
+
+def replay(
+    engines: dict[str, Engine], records: Iterable[CallRecord], *, warm_prefixes: bool = True
+) -> OracleReport:
+    """Replay a run's executed LLM calls stage by stage on ``engines`` (cold caches first).
+
+    The records must carry their requests (run inside ``Session.recording_requests()``).
+    """
+    by_stage = stages(records)
+    calls = [r for rs in by_stage.values() for r in rs]
+    if any(r.request is None for r in calls):
+        raise HaloError(
+            "these records carry no requests: run the batch inside session.recording_requests()"
+        )
+    for e in engines.values():
+        e.reset_prefix_cache()
+    before = {k: e.counters() for k, e in engines.items()}
+    report = OracleReport(0.0, calls=len(calls))
+    t0 = time.perf_counter()
+    for stage, recs in by_stage.items():
+        ts = time.perf_counter()
+        batch = _Batch()
+        rest = list(recs)
+        if warm_prefixes:  # one request per distinct first KV block goes first
+            leaders: dict[tuple[str, tuple[int, ...]], CallRecord] = {}
+            for r in recs:
+                head = tuple(r.request[0][: engines[r.model].block_size])
+                leaders.setdefault((r.model, head), r)
+            for r in leaders.values():
+                batch.submit(engines[r.model], f"oracle-{stage}-{r.call_id}", r)
+            batch.wait(started=len(leaders))
+            chosen = {id(r) for r in leaders.values()}
+            rest = [r for r in recs if id(r) not in chosen]
+        for r in rest:
+            batch.submit(engines[r.model], f"oracle-{stage}-{r.call_id}", r)
+        batch.wait(done=len(recs))
+        if batch.errors:
+            raise HaloError(f"oracle stage {stage} failed: {batch.errors[0]}")
+        report.stage_s.append(time.perf_counter() - ts)
+    report.wall_s = time.perf_counter() - t0
+    report.engine = {k: e.counters() - before[k] for k, e in engines.items()}
+    return report
