@@ -228,6 +228,32 @@ def test_graph_batch_under_a_session_goes_through_halo(
 
 
 @pytest.mark.engine
+def test_graph_invoke_from_many_threads_goes_through_halo(
+    halo: Session, reference: tuple[list[Any], Counter[str]]
+) -> None:
+    expected, _ = reference
+    graph = build_graph(EngineChat(engine=None), lookup_facts, use_async=False)
+    got: dict[int, Any] = {}
+
+    def caller(i: int) -> None:
+        try:
+            got[i] = graph.invoke({"q": QUESTIONS[i]})
+        except Exception as e:
+            got[i] = e
+
+    with halo_lg.session(halo):
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    _same([got[i] for i in range(16)], expected[:16])
+    s = halo.graph.summary()
+    assert s.llm_calls == 2 * 16 - 1  # every call of every thread went through Halo
+    assert s.llm_executed < s.llm_calls and s.tool_executed < s.tool_calls  # topics repeat
+
+
+@pytest.mark.engine
 def test_async_graph_through_abatch(
     halo: Session, reference: tuple[list[Any], Counter[str]]
 ) -> None:

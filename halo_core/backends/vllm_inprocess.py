@@ -48,6 +48,31 @@ _LIVE: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
 
 
+class _FairLock:
+    """A FIFO lock: waiting threads get it in arrival order (``threading.Lock`` may starve)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._next = self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cv:
+            ticket = self._next
+            self._next += 1
+            self._cv.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cv:
+            self._serving += 1
+            self._cv.notify_all()
+
+
+# vLLM keeps the forward context of a model step in a module global, so two in-process engines
+# must not step at the same time: engines take turns, one step each (like models time-sharing
+# one device; on 2 CPU cores concurrent steps would only compete for the same cores).
+_STEPS = _FairLock()
+
+
 @contextlib.contextmanager
 def _keep_dist_env(keep: bool) -> Iterator[None]:
     if not keep:
@@ -237,7 +262,8 @@ class VLLMEngine:
                 self._handle(item)
                 continue  # drain the inbox before stepping, so arrivals batch together
             try:
-                outputs = self._engine.step()
+                with _STEPS:
+                    outputs = self._engine.step()
             except Exception as e:  # engine failure: fail what is running, keep serving
                 log.exception("engine step failed")
                 for rid, live in list(self._live.items()):
