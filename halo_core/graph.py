@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -122,3 +122,23 @@ class ConsolidatedGraph:
                 s.output_tokens += r.output_tokens
         s.epochs = len(epochs)
         return s
+
+
+def busy_s(records: Iterable[CallRecord], *kinds: Literal["llm", "tool"]) -> float:
+    """Wall time during which at least one executed call of the given kinds was running (the
+    union of their dispatch → finish intervals): engine busy time for "llm", tool time for
+    "tool", and both together for ("llm", "tool")."""
+    spans = sorted(
+        (r.dispatched_s, r.finished_s)
+        for r in records
+        if r.kind in kinds
+        and r.executed
+        and r.dispatched_s is not None
+        and r.finished_s is not None
+    )
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total

@@ -58,6 +58,7 @@ class Processor:
         self.passes: PassConfig = config.passes
         self.graph = ConsolidatedGraph()
         self.record_requests = False  # keep LLM calls' requests in the graph (oracle replay)
+        self.plan_s = 0.0  # time spent closing epochs: passes and dispatch
         self._block_size = {k: e.block_size for k, e in self.engines.items()}
         self._tool_pool = concurrent.futures.ThreadPoolExecutor(
             config.tool_workers, thread_name_prefix="halo-tool"
@@ -243,6 +244,13 @@ class Processor:
                         fut.set_exception(LLMCallError(_idx(call), call.node, e))
 
     def _run_epoch(self, batch: list[tuple[LLMCall, concurrent.futures.Future[Any]]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._plan_epoch(batch)
+        finally:
+            self.plan_s += time.perf_counter() - t0
+
+    def _plan_epoch(self, batch: list[tuple[LLMCall, concurrent.futures.Future[Any]]]) -> None:
         self._epoch += 1
         futs = {call.call_id: fut for call, fut in batch}
         calls = [call for call, _ in batch]

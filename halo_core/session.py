@@ -51,13 +51,15 @@ def enter_instance(inst: InstanceRef | None) -> None:
 @dataclass
 class RunReport:
     """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception;
-    ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas."""
+    ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas;
+    ``plan_s`` the time spent planning epochs (optimizer passes and dispatch)."""
 
     results: list[Any]
     wall_s: float
     summary: GraphSummary
     engine: dict[str, EngineCounters] = field(default_factory=dict)
     records: list[CallRecord] = field(default_factory=list)
+    plan_s: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -77,7 +79,7 @@ class RunReport:
                 f"prompt tokens    {s.computed_tokens} computed, {s.cached_tokens} served from "
                 f"prefix cache ({cached})",
                 f"output tokens    {s.output_tokens}",
-                f"epochs           {s.epochs}",
+                f"epochs           {s.epochs} ({self.plan_s:.2f} s planning)",
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
@@ -354,7 +356,7 @@ class Session:
                 "Session.run was called inside a running event loop: use `await session.arun(...)`"
             )
         items = list(inputs)
-        before, since, t0 = self.counters(), self.graph.next_call_id(), time.perf_counter()
+        before, since, t0 = self._marks()
         results: list[Any] = [None] * len(items)
         workers = max(1, min(len(items), max_concurrency or len(items)))
         with (
@@ -383,7 +385,7 @@ class Session:
     ) -> RunReport:
         """Async :meth:`run` for ``async def`` workflows."""
         items = list(inputs)
-        before, since, t0 = self.counters(), self.graph.next_call_id(), time.perf_counter()
+        before, since, t0 = self._marks()
         sem = asyncio.Semaphore(max_concurrency or max(1, len(items)))
         refs = self._instances(len(items))
         tasks = [
@@ -406,14 +408,27 @@ class Session:
         """Async :meth:`map`."""
         return (await self.arun(fn, inputs, **kw)).results
 
+    def _marks(self) -> tuple[tuple[dict[str, EngineCounters], float], int, float]:
+        return (
+            (self.counters(), self._processor.plan_s),
+            self.graph.next_call_id(),
+            time.perf_counter(),
+        )
+
     def _report(
-        self, results: list[Any], t0: float, before: dict[str, EngineCounters], since: int
+        self,
+        results: list[Any],
+        t0: float,
+        before: tuple[dict[str, EngineCounters], float],
+        since: int,
     ) -> RunReport:
         wall = time.perf_counter() - t0
+        counters, plan_s = before
         after = self.counters()
-        delta = {k: after[k] - before[k] for k in after}
+        delta = {k: after[k] - counters[k] for k in after}
         records = [r for r in self.graph if r.call_id >= since]
-        return RunReport(results, wall, self.graph.summary(since), delta, records)
+        summary = self.graph.summary(since)
+        return RunReport(results, wall, summary, delta, records, self._processor.plan_s - plan_s)
 
 
 def _no_bar(progress: bool | None) -> bool | None:

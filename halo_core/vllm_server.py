@@ -43,6 +43,7 @@ def free_port() -> int:
 class VLLMServer:
     """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1; a context manager.
 
+    ``served_name`` may list several names (one model serving several roles).
     ``tool_call_parser`` enables ``--enable-auto-tool-choice`` with that parser (``None``: off);
     ``compact_json`` serves guided JSON without free whitespace (as ``EngineConfig.compact_json``).
     Entering blocks until ``/v1/models`` answers (about a minute on 2 CPU cores) and returns the
@@ -53,7 +54,7 @@ class VLLMServer:
         self,
         model: str | Path,
         *,
-        served_name: str | None = None,
+        served_name: str | Sequence[str] | None = None,
         max_model_len: int = 1024,
         dtype: str = "float32",
         tool_call_parser: str | None = DEFAULT_TOOL_PARSER,
@@ -64,11 +65,12 @@ class VLLMServer:
         start_timeout_s: float = 300.0,
     ):
         self.model = str(model)
-        self.served_name = served_name or self.model
+        names = [served_name] if isinstance(served_name, str) else list(served_name or [])
+        self.served_names = names or [self.model]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
-        self.cmd += ["--model", self.model, "--served-model-name", self.served_name]
+        self.cmd += ["--model", self.model, "--served-model-name", *self.served_names]
         self.cmd += ["--dtype", dtype, "--max-model-len", str(max_model_len)]
         self.cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         if tool_call_parser:
@@ -86,31 +88,40 @@ class VLLMServer:
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[str] | None = None
+        self._deadline = 0.0
 
-    def start(self) -> str:
-        """Launch the server and wait until it answers; return its base URL."""
+    def launch(self) -> None:
+        """Start the server process without waiting (see :meth:`wait_ready`)."""
         self._log = self.log_path.open("w")
         self._proc = subprocess.Popen(
             self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
         )
-        deadline = time.monotonic() + self.start_timeout_s
+        self._deadline = time.monotonic() + self.start_timeout_s
+
+    def wait_ready(self) -> str:
+        """Block until the launched server answers; return its base URL."""
+        assert self._proc is not None, "launch() first"
         while True:
             if self._proc.poll() is not None:
+                code = self._proc.returncode
                 self.stop()
-                raise ServerStartError(
-                    f"vLLM server exited with {self._proc.returncode}; see {self.log_path}"
-                )
+                raise ServerStartError(f"vLLM server exited with {code}; see {self.log_path}")
             try:
                 urllib.request.urlopen(f"{self.url}/models", timeout=2).close()
                 return self.url
             except OSError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > self._deadline:
                     self.stop()
                     raise ServerStartError(
                         f"vLLM server did not answer in {self.start_timeout_s:.0f} s; "
                         f"see {self.log_path}"
                     ) from None
                 time.sleep(1)
+
+    def start(self) -> str:
+        """Launch the server and wait until it answers; return its base URL."""
+        self.launch()
+        return self.wait_ready()
 
     def stop(self) -> None:
         """Stop the server (terminate, then kill after 30 s); idempotent."""

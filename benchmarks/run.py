@@ -1,0 +1,377 @@
+"""The six-workload benchmark: LangGraph on ``vllm serve`` vs. Halo vs. the engine-only oracle.
+
+Every workload (``benchmarks/suite/workloads``, W1–W6) is an unchanged LangGraph program with
+three model roles S / M / L, SQL tools on a DuckDB file and HTTP tools on a local service with
+Gamma-distributed latency. In one process run, on the same machine and the same models:
+
+* **baseline** — ``graph.abatch`` with ``ChatOpenAI`` clients against one ``vllm serve`` per
+  model (prefix caching on), the best of max_concurrency 16 / 64 / 256;
+* **halo** — the same graph objects under ``halo_adapters.langgraph.abatch`` (one in-process
+  engine per model);
+* **oracle** — the deduplicated LLM calls Halo executed, replayed stage by stage on the engines
+  with nothing else (``halo_core.oracle.replay``): the engine-only lower bound.
+
+    python -m benchmarks.run --workloads all --n 1024            # the full run (hours on CPU)
+    python -m benchmarks.run --quick                              # N=64, latency x0.02: minutes
+
+Writes ``benchmarks/results/<date>/report.md`` (or ``--out DIR``) with the table and PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROLES = ("S", "M", "L")
+#: The three tiny random Llamas of clearly different sizes (hidden size, layers) for CPU runs.
+TINY_SIZES = {"S": (64, 1), "M": (128, 2), "L": (256, 2)}
+RESULTS = Path(__file__).resolve().parent / "results"
+log = logging.getLogger("halo.bench")
+
+
+@dataclass
+class Measured:
+    """One system's run of one workload."""
+
+    system: str
+    workload: str
+    n: int
+    wall_s: float
+    llm_issued: int = 0
+    engine_requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    tool_issued: int = 0
+    tool_executed: int = 0
+    engine_busy_s: float = 0.0
+    tool_only_s: float = 0.0
+    plan_s: float = 0.0
+    failed: int = 0
+    detail: str = ""
+    results: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def computed_tokens(self) -> int:
+        """Prompt tokens the engines prefilled (not served from their prefix caches)."""
+        return self.prompt_tokens - self.cached_tokens
+
+
+def model_dirs(spec: str) -> dict[str, str]:
+    """Role → model dir: ``tiny`` (three tiny Llamas of different sizes), ``smollm2`` (every
+    role on SmolLM2-135M-Instruct), or ``S=...,M=...,L=...`` (dirs or Hugging Face ids)."""
+    from halo_core.models import build_tiny_llama, default_cache_dir, resolve_model
+
+    if spec == "tiny":
+        root = default_cache_dir() / "models"
+        return {
+            r: str(build_tiny_llama(root / f"bench-{r}", hidden_size=h, num_layers=n, seed=i))
+            for i, (r, (h, n)) in enumerate(TINY_SIZES.items())
+        }
+    if spec == "smollm2":
+        path = resolve_model("smollm2")
+        return dict.fromkeys(ROLES, path)
+    pairs = dict(p.split("=", 1) for p in spec.split(","))
+    if set(pairs) != set(ROLES):
+        raise SystemExit(f"--models {spec!r}: give S=...,M=...,L=... (or tiny / smollm2)")
+    return {r: resolve_model(pairs[r]) for r in ROLES}
+
+
+def _chat_models(urls: Mapping[str, str], max_tokens: int) -> dict[str, Any]:
+    from langchain_openai import ChatOpenAI
+
+    return {
+        r: ChatOpenAI(
+            model=r, base_url=urls[r], api_key="unused", temperature=0, max_tokens=max_tokens
+        )
+        for r in ROLES
+    }
+
+
+def run_baseline(
+    servers: Sequence[Any], graph: Any, inputs: list[Any], concurrency: int, name: str
+) -> Measured:
+    """``graph.abatch`` against the servers at one max_concurrency, from cold prefix caches."""
+    for s in servers:
+        s.reset_prefix_cache()
+    before = [s.counters() for s in servers]
+    t0 = time.perf_counter()
+    results = asyncio.run(
+        graph.abatch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
+    )
+    wall = time.perf_counter() - t0
+    delta = [s.counters() - b for s, b in zip(servers, before, strict=True)]
+    return Measured(
+        "baseline",
+        name,
+        len(inputs),
+        wall,
+        engine_requests=sum(d.requests for d in delta),
+        prompt_tokens=sum(d.prompt_tokens for d in delta),
+        cached_tokens=sum(d.prefix_cache_hits for d in delta),
+        failed=sum(isinstance(r, BaseException) for r in results),
+        detail=f"max_concurrency={concurrency}",
+        results=results,
+    )
+
+
+def run_halo(session: Any, graph: Any, inputs: list[Any], name: str) -> tuple[Measured, Any]:
+    """The same graph under Halo (requests recorded for the oracle), from cold caches."""
+    import halo_adapters.langgraph as halo_lg
+    from halo_core.graph import busy_s
+
+    session.reset()
+    with session.recording_requests():
+        report = asyncio.run(
+            halo_lg.abatch(graph, inputs, session=session, models={r: r for r in ROLES})
+        )
+    s = report.summary
+    engine_busy = busy_s(report.records, "llm")
+    return Measured(
+        "halo",
+        name,
+        len(inputs),
+        report.wall_s,
+        llm_issued=s.llm_calls,
+        engine_requests=sum(c.requests for c in report.engine.values()),
+        prompt_tokens=sum(c.prompt_tokens for c in report.engine.values()),
+        cached_tokens=sum(c.prefix_cache_hits for c in report.engine.values()),
+        tool_issued=s.tool_calls,
+        tool_executed=s.tool_executed,
+        engine_busy_s=engine_busy,
+        tool_only_s=busy_s(report.records, "llm", "tool") - engine_busy,
+        plan_s=report.plan_s,
+        failed=report.failed,
+        results=report.results,
+    ), report
+
+
+def run_oracle(session: Any, report: Any, name: str) -> Measured:
+    """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage."""
+    from halo_core.oracle import replay
+
+    o = replay(session.engines, report.records)
+    c = list(o.engine.values())
+    return Measured(
+        "oracle",
+        name,
+        len(report.results),
+        o.wall_s,
+        engine_requests=sum(x.requests for x in c),
+        prompt_tokens=sum(x.prompt_tokens for x in c),
+        cached_tokens=sum(x.prefix_cache_hits for x in c),
+        engine_busy_s=o.wall_s,
+        detail=f"{len(o.stage_s)} stages",
+    )
+
+
+def _geomean(xs: Sequence[float]) -> float:
+    xs = [x for x in xs if x > 0]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else float("nan")
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
+    """``report.md`` with the table, plus ``speedup.png`` and ``time.png``; returns report.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    lines = [
+        f"# Halo benchmark, {meta['date']}",
+        "",
+        f"`{meta['command']}` — {meta['machine']}; models {meta['models']}; "
+        f"HTTP latency scale {meta['latency_scale']}; total {meta['total_s'] / 60:.1f} min.",
+        "",
+        "| workload | N | baseline s (best c) | Halo s | oracle s | speedup | oracle/Halo | "
+        "LLM calls issued → engine requests (base → Halo) | prompt tokens computed "
+        "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
+    ]
+    for r in rows:
+        b, h, o = r["baseline"], r["halo"], r["oracle"]
+        lines.append(
+            f"| {r['workload']} {r['title']} | {h['n']} | {b['wall_s']:.1f} ({b['detail']}) | "
+            f"{h['wall_s']:.1f} | {o['wall_s']:.1f} | **{r['speedup']:.2f}x** | "
+            f"{r['oracle_fraction']:.2f} | {h['llm_issued']} → {b['engine_requests']} → "
+            f"{h['engine_requests']} | {b['prompt_tokens'] - b['cached_tokens']:,} → "
+            f"{h['prompt_tokens'] - h['cached_tokens']:,} | {h['tool_issued']} → "
+            f"{h['tool_executed']} | {h['engine_busy_s']:.1f} | {h['plan_s']:.2f} | "
+            f"{r['equal']}/{h['n']} |"
+        )
+    lines += [
+        "",
+        f"Geomean speedup **{meta['geomean_speedup']:.2f}x**; geomean oracle/Halo "
+        f"{meta['geomean_oracle_fraction']:.2f} (1.0 = Halo as fast as the engine-only bound).",
+        "",
+        "![speedup](speedup.png) ![time](time.png)",
+        "",
+    ]
+    _plots(out, rows)
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _plots(out: Path, rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["workload"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(names, [r["speedup"] for r in rows], color="#3b7dd8")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_ylabel("speedup vs LangGraph on vllm serve")
+    fig.tight_layout()
+    fig.savefig(out / "speedup.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = range(len(rows))
+    for offset, system in ((-0.27, "baseline"), (0.0, "halo"), (0.27, "oracle")):
+        walls = [r[system]["wall_s"] for r in rows]
+        if system == "halo":
+            eng = [r["halo"]["engine_busy_s"] for r in rows]
+            tools = [r["halo"]["tool_only_s"] for r in rows]
+            rest = [max(0.0, w - e - t) for w, e, t in zip(walls, eng, tools, strict=True)]
+            xs = [i + offset for i in x]
+            ax.bar(xs, eng, 0.25, label="Halo: engine busy", color="#3b7dd8")
+            ax.bar(xs, tools, 0.25, bottom=eng, label="Halo: tools only", color="#f2a541")
+            bottom = [e + t for e, t in zip(eng, tools, strict=True)]
+            ax.bar(xs, rest, 0.25, bottom=bottom, label="Halo: other", color="#bbbbbb")
+        else:
+            color = "#d85b3b" if system == "baseline" else "#5bb870"
+            ax.bar([i + offset for i in x], walls, 0.25, label=system, color=color)
+    ax.set_xticks(list(x), names)
+    ax.set_ylabel("makespan (s)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "time.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workloads", default="all", help="all, or e.g. W1,W5")
+    p.add_argument("--n", type=int, default=1024)
+    p.add_argument("--quick", action="store_true", help="N=64, latency x0.02, one concurrency")
+    p.add_argument("--models", default="tiny", help="tiny (default), smollm2, or S=..,M=..,L=..")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
+    p.add_argument("--latency-scale", type=float, default=1.0, help="HTTP delay multiplier")
+    p.add_argument("--max-tokens", type=int, default=24)
+    p.add_argument("--max-model-len", type=int, default=2048)
+    p.add_argument("--out", type=Path, help="report folder (default benchmarks/results/<date>)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.latency_scale, args.concurrency = 64, 0.02, [64]
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    from benchmarks.suite import data, tools, workloads
+    from benchmarks.suite.http_service import HTTPService
+    from halo_adapters.compare import mismatches
+    from halo_core import EngineConfig, Session, SessionConfig
+    from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+
+    started = time.perf_counter()
+    names = workloads.all_names() if args.workloads == "all" else args.workloads.split(",")
+    dirs = model_dirs(args.models)
+    db = data.ensure_database()
+    by_dir: dict[str, list[str]] = {}
+    for role, d in dirs.items():
+        by_dir.setdefault(d, []).append(role)
+    servers = {
+        d: VLLMServer(d, served_name=roles, max_model_len=args.max_model_len, compact_json=True)
+        for d, roles in by_dir.items()
+    }
+    engines = {
+        r: EngineConfig(
+            model=dirs[r],
+            max_model_len=args.max_model_len,
+            tool_call_parser=DEFAULT_TOOL_PARSER,
+            compact_json=True,
+        )
+        for r in ROLES
+    }
+    rows: list[dict[str, Any]] = []
+    try:
+        for s in servers.values():
+            s.launch()  # the servers start while the in-process engines load
+        with (
+            HTTPService(scale=args.latency_scale) as http_url,
+            Session(SessionConfig(engines=engines)) as session,
+        ):
+            urls = {r: servers[dirs[r]].wait_ready() for r in ROLES}
+            tools.configure(db, http_url)
+            for name in names:
+                wl = workloads.get(name)
+                graph = wl.build_graph(_chat_models(urls, args.max_tokens))
+                inputs = wl.make_inputs(args.n)
+                log.info("%s %s: N=%d", name, wl.TITLE, len(inputs))
+                warm = inputs[:4]  # first-use costs (grammar compilation, ...) off the clock
+                run_baseline(list(servers.values()), graph, warm, 4, name)
+                run_halo(session, graph, warm, name)
+                base = []
+                for c in args.concurrency:
+                    base.append(run_baseline(list(servers.values()), graph, inputs, c, name))
+                    log.info("  baseline c=%d: %.1f s", c, base[-1].wall_s)
+                best = min(base, key=lambda m: m.wall_s)
+                halo, report = run_halo(session, graph, inputs, name)
+                log.info("  halo: %.1f s", halo.wall_s)
+                oracle = run_oracle(session, report, name)
+                log.info("  oracle: %.1f s", oracle.wall_s)
+                diff = mismatches(halo.results, best.results)
+                for line in diff[:3]:
+                    log.warning("  output differs: %s", line[:300])
+                rows.append(
+                    {
+                        "workload": name,
+                        "title": wl.TITLE,
+                        "baseline": _row(best),
+                        "baseline_all": [_row(m) for m in base],
+                        "halo": _row(halo),
+                        "oracle": _row(oracle),
+                        "speedup": best.wall_s / halo.wall_s,
+                        "oracle_fraction": oracle.wall_s / halo.wall_s,
+                        "equal": len(inputs) - len(diff),
+                    }
+                )
+    finally:
+        for s in servers.values():
+            s.stop()
+    today = dt.date.today().isoformat()
+    meta = {
+        "date": today,
+        "command": "python -m benchmarks.run "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "models": {r: Path(d).name for r, d in dirs.items()},
+        "latency_scale": args.latency_scale,
+        "total_s": time.perf_counter() - started,
+        "geomean_speedup": _geomean([r["speedup"] for r in rows]),
+        "geomean_oracle_fraction": _geomean([r["oracle_fraction"] for r in rows]),
+    }
+    path = write_report(args.out or RESULTS / today, rows, meta)
+    print(path.read_text())
+    return path
+
+
+def _row(m: Measured) -> dict[str, Any]:
+    d = asdict(m)
+    d.pop("results")
+    return d
+
+
+if __name__ == "__main__":
+    main()
