@@ -198,29 +198,55 @@ def test_example_under_halo_equals_the_server(
 
 
 @pytest.mark.engine
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_plan_matches_the_graph_and_agrees_with_engine_counters(
+    name: str, halo: Session, vllm_server: str
+) -> None:
+    from halo_adapters.langgraph_plan import plan_of
+
+    module, max_tokens = EXAMPLES[name]
+    graph = module.build_graph(chat_model(vllm_server, max_tokens))
+    drawn = graph.get_graph(xray=True)
+    report = halo_lg.batch(graph, module.make_inputs(N), session=halo, models=MODELS)
+    plan = plan_of(graph, report)
+    real = [n for n in plan.nodes if not n.synthetic]
+    assert {n.name.replace("/", ":") for n in real} == set(drawn.nodes)
+    assert {(e.source, e.target) for e in plan.edges} == {
+        (e.source.replace(":", "/"), e.target.replace(":", "/")) for e in drawn.edges
+    }
+    llm, engine = plan.totals("llm"), report.engine["tiny"]
+    assert llm.calls == report.summary.llm_calls and not any(n.synthetic for n in plan.nodes)
+    assert llm.executed == engine.requests  # dedup figures = what the engine ran
+    assert llm.merged == llm.calls - llm.executed > 0
+    assert llm.prompt_tokens == engine.prompt_tokens
+    assert llm.cached_tokens == engine.prefix_cache_hits  # cache figures = the engine's own
+    assert "LLM" in plan.explain() or "llm" in plan.explain()
+
+
+@pytest.mark.engine
 def test_graph_batch_under_a_session(halo: Session, vllm_server: str, reference: Any) -> None:
     expected, _ = reference("sql_agent")
     graph = langgraph_sql_agent.build_graph(chat_model(vllm_server, EXAMPLES["sql_agent"][1]))
-    inputs = langgraph_sql_agent.make_inputs(N)[:8]
+    inputs = langgraph_sql_agent.make_inputs(N)
     with halo_lg.session(halo, models=MODELS):
         got = graph.batch(inputs, config={"max_concurrency": 8}, return_exceptions=True)
-    assert_same(got, expected[:8])
-    assert halo.graph.summary().llm_calls > 8  # through Halo: several agent turns per input
+    assert_same(got, expected)
+    assert halo.graph.summary().llm_calls > N  # through Halo: several agent turns per input
 
 
 @pytest.mark.engine
 def test_graph_abatch_under_a_session(halo: Session, vllm_server: str, reference: Any) -> None:
     expected, _ = reference("supervisor")
     graph = langgraph_supervisor.build_graph(chat_model(vllm_server, EXAMPLES["supervisor"][1]))
-    inputs = langgraph_supervisor.make_inputs(N)[:8]
+    inputs = langgraph_supervisor.make_inputs(N)
 
     async def run() -> list[Any]:
         with halo_lg.session(halo, models=MODELS):
             return await graph.abatch(inputs, return_exceptions=True)
 
     got = asyncio.run(run())
-    assert_same(got, expected[:8])
-    assert halo.graph.summary().llm_calls > 8
+    assert_same(got, expected)
+    assert halo.graph.summary().llm_calls > N
 
 
 @pytest.mark.engine
