@@ -45,7 +45,7 @@ class FakeEngine:
         def run() -> None:
             self.events.append(("first", request.request_id))
             on_first_token()
-            on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n]))
+            on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n], content=f"len={n}"))
 
         threading.Thread(target=run).start()
 
@@ -183,3 +183,42 @@ def test_a_run_report_counts_only_its_own_calls(fake_session: Callable[..., Sess
     second = s.run(lambda i: s.chat(_msg(f"r{i}")).text, range(3), progress=False)
     assert (first.summary.llm_calls, second.summary.llm_calls) == (4, 3)
     assert s.graph.summary().llm_calls == 7
+
+
+@pytest.mark.timeout(120)
+def test_thousands_of_langgraph_instances_are_live_at_once(
+    fake_session: Callable[..., Session],
+) -> None:
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.outputs import ChatResult as LCChatResult
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    import halo_adapters.langgraph as halo_lg
+
+    class NeverCalled(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "never"
+
+        def _generate(self, *a: Any, **k: Any) -> LCChatResult:
+            raise AssertionError("the model's own code ran: the call slipped past Halo")
+
+    class State(TypedDict, total=False):
+        q: str
+        a: str
+
+    model = NeverCalled()
+    builder = StateGraph(State)
+    builder.add_node("ask", lambda st: {"a": model.invoke(st["q"]).content})
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    graph = builder.compile()
+    # only "every live instance waits" can close an epoch
+    s = fake_session(epoch_window_s=3600, epoch_max_calls=4096)
+    n = 2000
+    report = halo_lg.batch(graph, [{"q": f"q{i % 50}"} for i in range(n)], session=s)
+    assert report.failed == 0
+    assert [r["a"] for r in report.results] == [f"len={len(f'q{i % 50}')}" for i in range(n)]
+    assert report.summary.epochs == 1  # all 2,000 instances were live and waiting together
+    assert report.summary.llm_executed == 50  # identical questions ran once
