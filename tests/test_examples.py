@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,13 +19,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 import halo_adapters.langgraph as halo_lg
 from examples import langgraph_map_reduce, langgraph_sql_agent, langgraph_supervisor
 from halo_adapters.compare import comparable, mismatches
 from halo_core import Session
+from tests.callbacks import CountingHandler
 
 N = 32
 MODELS = {"tiny-chat": "tiny"}
@@ -57,48 +56,6 @@ def assert_same(got: list[Any], expected: list[Any]) -> None:
     """Results under Halo (``got``) equal the reference, instance by instance."""
     diffs = mismatches(got, expected)
     assert not diffs, f"{len(diffs)} of {len(got)} instances differ:\n" + "\n".join(diffs[:5])
-
-
-class CountingHandler(BaseCallbackHandler):
-    """Counts callback events (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _hit(self, name: str) -> None:
-        with self._lock:
-            self.counts[name] += 1
-
-    def on_llm_start(self, *a: Any, **k: Any) -> None:
-        self._hit("llm_start")
-
-    def on_chat_model_start(self, *a: Any, **k: Any) -> None:
-        self._hit("chat_model_start")
-
-    def on_llm_end(self, *a: Any, **k: Any) -> None:
-        self._hit("llm_end")
-
-    def on_llm_error(self, *a: Any, **k: Any) -> None:
-        self._hit("llm_error")
-
-    def on_tool_start(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_start")
-
-    def on_tool_end(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_end")
-
-    def on_tool_error(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_error")
-
-    def on_chain_start(self, *a: Any, **k: Any) -> None:
-        self._hit("chain_start")
-
-    def on_chain_end(self, *a: Any, **k: Any) -> None:
-        self._hit("chain_end")
-
-    def on_chain_error(self, *a: Any, **k: Any) -> None:
-        self._hit("chain_error")
 
 
 # ---- without Halo: the reference runs against the vLLM server ------------------------------------

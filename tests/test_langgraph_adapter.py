@@ -9,7 +9,6 @@ from typing import Any, TypedDict
 
 import pytest
 from langchain_core.caches import InMemoryCache
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -29,6 +28,7 @@ import halo_adapters.langgraph as halo_lg
 from halo_adapters import langchain_hook
 from halo_core import ConfigError, PassConfig, Session
 from halo_core.calls import ChatResult as HaloChatResult
+from tests.callbacks import CountingHandler
 
 SYSTEM = (
     "You are a careful research assistant. You answer one question at a time, you cite the facts "
@@ -114,42 +114,6 @@ def build_graph(model: BaseChatModel, facts: BaseTool, *, use_async: bool, saver
     g.add_edge("lookup", "answer")
     g.add_edge("answer", END)
     return g.compile(checkpointer=saver)
-
-
-class CountingHandler(BaseCallbackHandler):
-    """Counts callback events (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _hit(self, name: str) -> None:
-        with self._lock:
-            self.counts[name] += 1
-
-    def on_chat_model_start(self, *a: Any, **k: Any) -> None:
-        self._hit("chat_model_start")
-
-    def on_llm_end(self, *a: Any, **k: Any) -> None:
-        self._hit("llm_end")
-
-    def on_llm_error(self, *a: Any, **k: Any) -> None:
-        self._hit("llm_error")
-
-    def on_tool_start(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_start")
-
-    def on_tool_end(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_end")
-
-    def on_tool_error(self, *a: Any, **k: Any) -> None:
-        self._hit("tool_error")
-
-    def on_chain_start(self, *a: Any, **k: Any) -> None:
-        self._hit("chain_start")
-
-    def on_chain_end(self, *a: Any, **k: Any) -> None:
-        self._hit("chain_end")
 
 
 def _invoke_alone(graph: Any, q: str, config: dict[str, Any]) -> Any:
