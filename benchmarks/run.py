@@ -5,7 +5,8 @@ three model roles S / M / L, SQL tools on a DuckDB file and HTTP tools on a loca
 Gamma-distributed latency. In one process run, on the same machine and the same models:
 
 * **baseline** — ``graph.abatch`` with ``ChatOpenAI`` clients against one ``vllm serve`` per
-  model (prefix caching on), the best of max_concurrency 16 / 64 / 256;
+  model (prefix caching on), the best of max_concurrency 16 / 64 / 256 (highest first; a later
+  concurrency is stopped once it has taken longer than the best so far: it cannot win);
 * **halo** — the same graph objects under ``halo_adapters.langgraph.abatch`` (one in-process
   engine per model);
 * **oracle** — the deduplicated LLM calls Halo executed, replayed stage by stage on the engines
@@ -14,7 +15,10 @@ Gamma-distributed latency. In one process run, on the same machine and the same 
     python -m benchmarks.run --workloads all --n 1024            # the full run (hours on CPU)
     python -m benchmarks.run --quick                              # N=64, latency x0.02: minutes
 
-Writes ``benchmarks/results/<date>/report.md`` (or ``--out DIR``) with the table and PNG plots.
+Writes ``benchmarks/results/<date>/report.md`` (or ``--out DIR``) with the table and PNG plots,
+re-written after every workload; each workload's row is also kept in ``rows/<W>.json``, and
+``--resume`` skips workloads whose row was measured with the same settings (a long run can go on
+in a later process; each row's three systems always run side by side in one process).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Measured:
     tool_only_s: float = 0.0
     plan_s: float = 0.0
     failed: int = 0
+    stopped: bool = False
     detail: str = ""
     results: list[Any] = field(default_factory=list, repr=False)
 
@@ -100,16 +105,32 @@ def _chat_models(urls: Mapping[str, str], max_tokens: int) -> dict[str, Any]:
 
 
 def run_baseline(
-    servers: Sequence[Any], graph: Any, inputs: list[Any], concurrency: int, name: str
+    servers: Sequence[Any],
+    graph: Any,
+    inputs: list[Any],
+    concurrency: int,
+    name: str,
+    stop_after_s: float | None = None,
 ) -> Measured:
-    """``graph.abatch`` against the servers at one max_concurrency, from cold prefix caches."""
+    """``graph.abatch`` against the servers at one max_concurrency, from cold prefix caches;
+    stopped (``Measured.stopped``) once it has run ``stop_after_s``."""
     for s in servers:
         s.reset_prefix_cache()
     before = [s.counters() for s in servers]
+    batch = graph.abatch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
     t0 = time.perf_counter()
-    results = asyncio.run(
-        graph.abatch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
-    )
+    try:
+        results = asyncio.run(asyncio.wait_for(batch, stop_after_s))
+    except TimeoutError:
+        wall = time.perf_counter() - t0
+        return Measured(
+            "baseline",
+            name,
+            len(inputs),
+            wall,
+            stopped=True,
+            detail=f"max_concurrency={concurrency}, stopped after {wall:.0f} s",
+        )
     wall = time.perf_counter() - t0
     delta = [s.counters() - b for s, b in zip(servers, before, strict=True)]
     return Measured(
@@ -157,6 +178,19 @@ def run_halo(session: Any, graph: Any, inputs: list[Any], name: str) -> tuple[Me
     ), report
 
 
+def sweep_baseline(
+    servers: Sequence[Any], graph: Any, inputs: list[Any], concurrencies: Sequence[int], name: str
+) -> list[Measured]:
+    """The baseline at each max_concurrency, highest first; a run is stopped once it has taken
+    longer than the best finished one (it can no longer be the best)."""
+    runs: list[Measured] = []
+    for c in sorted(concurrencies, reverse=True):
+        best = min((m.wall_s for m in runs if not m.stopped), default=None)
+        runs.append(run_baseline(servers, graph, inputs, c, name, stop_after_s=best))
+        log.info("  baseline c=%d: %.1f s%s", c, runs[-1].wall_s, " (stopped)" * runs[-1].stopped)
+    return runs
+
+
 def run_oracle(session: Any, report: Any, name: str) -> Measured:
     """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage."""
     from halo_core.oracle import replay
@@ -172,7 +206,7 @@ def run_oracle(session: Any, report: Any, name: str) -> Measured:
         prompt_tokens=sum(x.prompt_tokens for x in c),
         cached_tokens=sum(x.prefix_cache_hits for x in c),
         engine_busy_s=o.wall_s,
-        detail=f"{len(o.stage_s)} stages",
+        detail=f"{len(o.stage_s)} stages; {o.changed} of {o.calls} calls changed output",
     )
 
 
@@ -189,12 +223,14 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         f"# Halo benchmark, {meta['date']}",
         "",
         f"`{meta['command']}` — {meta['machine']}; models {meta['models']}; "
-        f"HTTP latency scale {meta['latency_scale']}; total {meta['total_s'] / 60:.1f} min.",
+        f"HTTP latency scale {meta['latency_scale']}; rows took {meta['total_s'] / 60:.1f} min "
+        f"(this process {meta['process_s'] / 60:.1f} min, with start-up).",
         "",
         "| workload | N | baseline s (best c) | Halo s | oracle s | speedup | oracle/Halo | "
         "LLM calls issued → engine requests (base → Halo) | prompt tokens computed "
-        "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
+        "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal | "
+        "oracle replay: calls with changed output |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|",
     ]
     for r in rows:
         b, h, o = r["baseline"], r["halo"], r["oracle"]
@@ -205,8 +241,15 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             f"{h['engine_requests']} | {b['prompt_tokens'] - b['cached_tokens']:,} → "
             f"{h['prompt_tokens'] - h['cached_tokens']:,} | {h['tool_issued']} → "
             f"{h['tool_executed']} | {h['engine_busy_s']:.1f} | {h['plan_s']:.2f} | "
-            f"{r['equal']}/{h['n']} |"
+            f"{r['equal']}/{h['n']} | {o['detail'].split('; ')[-1]} |"
         )
+    lines += ["", "Baseline runs (highest concurrency first; one slower than the best is stopped):"]
+    for r in rows:
+        runs = ", ".join(
+            f"{m['detail']}" + ("" if m["stopped"] else f": {m['wall_s']:.1f} s")
+            for m in r["baseline_all"]
+        )
+        lines.append(f"- {r['workload']}: {runs}; this row took {r['elapsed_s'] / 60:.1f} min")
     lines += [
         "",
         f"Geomean speedup **{meta['geomean_speedup']:.2f}x**; geomean oracle/Halo "
@@ -271,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--max-model-len", type=int, default=2048)
     p.add_argument("--out", type=Path, help="report folder (default benchmarks/results/<date>)")
+    p.add_argument(
+        "--resume", action="store_true", help="keep rows already in --out with the same settings"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.latency_scale, args.concurrency = 64, 0.02, [64]
@@ -285,7 +331,21 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     started = time.perf_counter()
+    today = dt.date.today().isoformat()
+    out: Path = args.out or RESULTS / today
     names = workloads.all_names() if args.workloads == "all" else args.workloads.split(",")
+    modules = {name: workloads.get(name) for name in names}  # all imported before any run
+    settings = {
+        "n": args.n,
+        "latency_scale": args.latency_scale,
+        "models": args.models,
+        "concurrency": sorted(args.concurrency),
+        "max_tokens": args.max_tokens,
+        "max_model_len": args.max_model_len,
+    }
+    kept = _kept_rows(out, settings) if args.resume else {}
+    todo = [n for n in names if n not in kept]
+    log.info("to run: %s; kept from %s: %s", todo, out, sorted(kept) or "none")
     dirs = model_dirs(args.models)
     db = data.ensure_database()
     by_dir: dict[str, list[str]] = {}
@@ -304,7 +364,19 @@ def main(argv: Sequence[str] | None = None) -> Path:
         )
         for r in ROLES
     }
-    rows: list[dict[str, Any]] = []
+    meta = {
+        "date": today,
+        "command": "python -m benchmarks.run "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "models": {r: Path(d).name for r, d in dirs.items()},
+        "latency_scale": args.latency_scale,
+    }
+    rows = dict(kept)
+    if not todo:
+        path = _write(out, rows, meta, started)
+        print(path.read_text())
+        return path
     try:
         for s in servers.values():
             s.launch()  # the servers start while the in-process engines load
@@ -314,57 +386,69 @@ def main(argv: Sequence[str] | None = None) -> Path:
         ):
             urls = {r: servers[dirs[r]].wait_ready() for r in ROLES}
             tools.configure(db, http_url)
-            for name in names:
-                wl = workloads.get(name)
+            log.info("servers and engines ready after %.0f s", time.perf_counter() - started)
+            for name in todo:
+                t_row = time.perf_counter()
+                wl = modules[name]
                 graph = wl.build_graph(_chat_models(urls, args.max_tokens))
                 inputs = wl.make_inputs(args.n)
                 log.info("%s %s: N=%d", name, wl.TITLE, len(inputs))
                 warm = inputs[:4]  # first-use costs (grammar compilation, ...) off the clock
                 run_baseline(list(servers.values()), graph, warm, 4, name)
                 run_halo(session, graph, warm, name)
-                base = []
-                for c in args.concurrency:
-                    base.append(run_baseline(list(servers.values()), graph, inputs, c, name))
-                    log.info("  baseline c=%d: %.1f s", c, base[-1].wall_s)
-                best = min(base, key=lambda m: m.wall_s)
+                base = sweep_baseline(list(servers.values()), graph, inputs, args.concurrency, name)
+                best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
                 halo, report = run_halo(session, graph, inputs, name)
                 log.info("  halo: %.1f s", halo.wall_s)
                 oracle = run_oracle(session, report, name)
-                log.info("  oracle: %.1f s", oracle.wall_s)
+                log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
                 diff = mismatches(halo.results, best.results)
                 for line in diff[:3]:
                     log.warning("  output differs: %s", line[:300])
-                rows.append(
-                    {
-                        "workload": name,
-                        "title": wl.TITLE,
-                        "baseline": _row(best),
-                        "baseline_all": [_row(m) for m in base],
-                        "halo": _row(halo),
-                        "oracle": _row(oracle),
-                        "speedup": best.wall_s / halo.wall_s,
-                        "oracle_fraction": oracle.wall_s / halo.wall_s,
-                        "equal": len(inputs) - len(diff),
-                    }
-                )
+                rows[name] = {
+                    "workload": name,
+                    "title": wl.TITLE,
+                    "settings": settings,
+                    "baseline": _row(best),
+                    "baseline_all": [_row(m) for m in base],
+                    "halo": _row(halo),
+                    "oracle": _row(oracle),
+                    "speedup": best.wall_s / halo.wall_s,
+                    "oracle_fraction": oracle.wall_s / halo.wall_s,
+                    "equal": len(inputs) - len(diff),
+                    "differences": [line[:2000] for line in diff],
+                    "elapsed_s": time.perf_counter() - t_row,
+                }
+                (out / "rows").mkdir(parents=True, exist_ok=True)
+                (out / "rows" / f"{name}.json").write_text(json.dumps(rows[name], indent=1))
+                path = _write(out, rows, meta, started)
     finally:
         for s in servers.values():
             s.stop()
-    today = dt.date.today().isoformat()
-    meta = {
-        "date": today,
-        "command": "python -m benchmarks.run "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "models": {r: Path(d).name for r, d in dirs.items()},
-        "latency_scale": args.latency_scale,
-        "total_s": time.perf_counter() - started,
-        "geomean_speedup": _geomean([r["speedup"] for r in rows]),
-        "geomean_oracle_fraction": _geomean([r["oracle_fraction"] for r in rows]),
-    }
-    path = write_report(args.out or RESULTS / today, rows, meta)
+    path = _write(out, rows, meta, started)
     print(path.read_text())
     return path
+
+
+def _kept_rows(out: Path, settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for f in sorted((out / "rows").glob("*.json")):
+        row = json.loads(f.read_text())
+        if row.get("settings") == settings:
+            rows[row["workload"]] = row
+    return rows
+
+
+def _write(out: Path, rows: Mapping[str, Any], meta: dict[str, Any], started: float) -> Path:
+    ordered = [rows[k] for k in sorted(rows)]
+    meta = {
+        **meta,
+        "total_s": sum(r["elapsed_s"] for r in ordered),
+        "process_s": time.perf_counter() - started,
+        "geomean_speedup": _geomean([r["speedup"] for r in ordered]),
+        "geomean_oracle_fraction": _geomean([r["oracle_fraction"] for r in ordered]),
+    }
+    return write_report(out, ordered, meta)
 
 
 def _row(m: Measured) -> dict[str, Any]:

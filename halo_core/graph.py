@@ -37,6 +37,8 @@ class CallRecord:
     #: what the engine ran for an LLM call (prompt token ids, engine params), kept only inside
     #: ``Session.recording_requests()`` (for replay by :mod:`halo_core.oracle`)
     request: Any = field(default=None, repr=False, compare=False)
+    #: the output token ids the engine returned, kept alongside ``request``
+    output_ids: list[int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def executed(self) -> bool:

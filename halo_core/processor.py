@@ -357,6 +357,8 @@ class Processor:
                     rec.prompt_tokens = result.prompt_tokens
                     rec.cached_tokens = result.cached_tokens
                     rec.output_tokens = result.output_tokens
+                    if rec.request is not None:
+                        rec.output_ids = list(result.token_ids)
                 fut.set_result(result if len(work.waiters) == 1 else _copy(result))
             self._block(call, -1)
 
