@@ -2,7 +2,8 @@
 
 One process run, one model, greedy decoding:
 
-* **baseline**: ``await graph.abatch(inputs, config={"max_concurrency": c})`` with the graph's
+* **baseline**: ``await graph.abatch(inputs, config={"max_concurrency": c})`` (default executor
+  sized to c, see ``benchmarks.run.baseline_abatch``) with the graph's
   ``ChatOpenAI`` talking to a stock vLLM OpenAI server (prefix caching on, the same tool-call
   parser) — the best of c = 16 / 64 / 256, as a careful LangGraph user would tune it;
 * **halo**: the same graph object under ``halo_adapters.langgraph.abatch`` on an in-process engine.
@@ -26,6 +27,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from benchmarks.run import baseline_abatch
 
 EXAMPLES = ("sql_agent", "map_reduce", "supervisor")
 SERVED = "bench-model"
@@ -70,9 +73,7 @@ def baseline(server: Any, graph: Any, inputs: list[Any], concurrency: int) -> Ru
     server.reset_prefix_cache()
     before = server.counters()
     t0 = time.perf_counter()
-    results = asyncio.run(
-        graph.abatch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
-    )
+    results = asyncio.run(baseline_abatch(graph, inputs, concurrency))
     wall = time.perf_counter() - t0
     req, prompt, hits = _delta(server.counters(), before)
     failed = sum(isinstance(r, BaseException) for r in results)

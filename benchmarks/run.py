@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import logging
@@ -104,6 +105,16 @@ def _chat_models(urls: Mapping[str, str], max_tokens: int) -> dict[str, Any]:
     }
 
 
+async def baseline_abatch(graph: Any, inputs: list[Any], concurrency: int) -> list[Any]:
+    """``graph.abatch`` as a careful user runs it: LangGraph runs sync nodes in the loop's
+    default executor, whose ``min(32, cpus + 4)`` threads would cap the batch far below
+    ``max_concurrency``; so the executor gets ``max_concurrency`` threads."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(concurrency))
+    config = {"max_concurrency": concurrency}
+    return await graph.abatch(inputs, config=config, return_exceptions=True)
+
+
 def run_baseline(
     servers: Sequence[Any],
     graph: Any,
@@ -117,9 +128,9 @@ def run_baseline(
     for s in servers:
         s.reset_prefix_cache()
     before = [s.counters() for s in servers]
-    batch = graph.abatch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
     t0 = time.perf_counter()
     try:
+        batch = baseline_abatch(graph, inputs, concurrency)
         results = asyncio.run(asyncio.wait_for(batch, stop_after_s))
     except TimeoutError:
         wall = time.perf_counter() - t0

@@ -9,6 +9,7 @@ import inspect
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -383,10 +384,18 @@ class Session:
         progress: bool | None = None,
         desc: str = "halo",
     ) -> RunReport:
-        """Async :meth:`run` for ``async def`` workflows."""
+        """Async :meth:`run` for ``async def`` workflows.
+
+        Sync code that the instances hand to the loop's default executor (LangGraph runs sync
+        nodes there) gets one thread per running instance: the loop's default executor is
+        enlarged to ``max_concurrency`` (default all) threads, created as needed. asyncio's own
+        default, ``min(32, cpus + 4)`` threads, would let only a handful of instances run.
+        """
         items = list(inputs)
         before, since, t0 = self._marks()
-        sem = asyncio.Semaphore(max_concurrency or max(1, len(items)))
+        width = max(1, max_concurrency or len(items))
+        _widen_default_executor(asyncio.get_running_loop(), width)
+        sem = asyncio.Semaphore(width)
         refs = self._instances(len(items))
         tasks = [
             asyncio.ensure_future(self._run_async_instance(fn, refs[i], x, sem))
@@ -429,6 +438,25 @@ class Session:
         records = [r for r in self.graph if r.call_id >= since]
         summary = self.graph.summary(since)
         return RunReport(results, wall, summary, delta, records, self._processor.plan_s - plan_s)
+
+
+#: Threads of the default executor Halo gave each event loop (see :meth:`Session.arun`).
+_EXECUTOR_WIDTH: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _widen_default_executor(loop: asyncio.AbstractEventLoop, threads: int) -> None:
+    """Make ``loop``'s default executor at least ``threads`` wide (threads start on demand)."""
+    if _EXECUTOR_WIDTH.get(loop, 0) >= threads:
+        return
+    old = getattr(loop, "_default_executor", None)  # asyncio keeps no public accessor
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="halo-instance")
+    )
+    _EXECUTOR_WIDTH[loop] = threads
+    if old is not None:
+        old.shutdown(wait=False)  # work already in it finishes
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -26,3 +26,6 @@ def test_quick_benchmark_runs_all_workloads_with_equal_outputs(tmp_path: Path) -
         assert r["halo"]["llm_issued"] > 0 and r["oracle"]["engine_requests"] > 0, name
     assert (tmp_path / "speedup.png").stat().st_size > 0 and (tmp_path / "time.png").exists()
     assert "Geomean speedup" in report.read_text()
+    assert sorted(f.stem for f in (tmp_path / "rows").glob("*.json")) == sorted(rows)
+    run.main(["--quick", "--out", str(tmp_path), "--resume"])  # every row kept: nothing re-run
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == data["rows"]

@@ -223,6 +223,9 @@ def test_oracle_replays_the_executed_calls_stage_by_stage(halo: Session) -> None
     oracle = replay(halo.engines, report.records)
     assert oracle.calls == report.summary.llm_executed == oracle.engine["tiny"].requests
     assert len(oracle.stage_s) == 3 and oracle.wall_s >= sum(oracle.stage_s) * 0.99
+    executed = [r for r in report.records if r.kind == "llm" and r.executed]
+    assert all(len(r.output_ids or []) == r.output_tokens > 0 for r in executed)
+    assert 0 <= oracle.changed <= oracle.calls  # batch variance: counted, not assumed away
     halo.reset()  # else the memo serves every call and nothing executes
     plain = halo.run(lambda r: three_calls(halo, r), REVIEWS[:2], progress=False)
     with pytest.raises(HaloError, match="recording_requests"):

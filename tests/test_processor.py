@@ -186,9 +186,15 @@ def test_a_run_report_counts_only_its_own_calls(fake_session: Callable[..., Sess
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", ["batch", "abatch"])
 def test_thousands_of_langgraph_instances_are_live_at_once(
-    fake_session: Callable[..., Session],
+    fake_session: Callable[..., Session], mode: str
 ) -> None:
+    """Sync and async alike: under ``abatch`` LangGraph runs the sync node in the loop's
+    default executor, which Halo widens to one thread per instance (asyncio's default six
+    threads on two cores would leave all but six instances queued, and this epoch open)."""
+    import asyncio
+
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.outputs import ChatResult as LCChatResult
     from langgraph.graph import END, START, StateGraph
@@ -217,7 +223,11 @@ def test_thousands_of_langgraph_instances_are_live_at_once(
     # only "every live instance waits" can close an epoch
     s = fake_session(epoch_window_s=3600, epoch_max_calls=4096)
     n = 2000
-    report = halo_lg.batch(graph, [{"q": f"q{i % 50}"} for i in range(n)], session=s)
+    inputs = [{"q": f"q{i % 50}"} for i in range(n)]
+    if mode == "batch":
+        report = halo_lg.batch(graph, inputs, session=s)
+    else:
+        report = asyncio.run(halo_lg.abatch(graph, inputs, session=s))
     assert report.failed == 0
     assert [r["a"] for r in report.results] == [f"len={len(f'q{i % 50}')}" for i in range(n)]
     assert report.summary.epochs == 1  # all 2,000 instances were live and waiting together
