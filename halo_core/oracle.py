@@ -43,9 +43,20 @@ def stages(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
     by_id = {r.call_id: r for r in records}
     depth: dict[int, int] = {}
     out: dict[int, list[CallRecord]] = defaultdict(list)
-    for r in sorted(by_id.values(), key=lambda r: r.call_id):  # parents come first
-        parent = by_id.get(r.parent) if r.parent is not None else None
-        depth[r.call_id] = 0 if parent is None else depth[parent.call_id] + (parent.kind == "llm")
+    for r in sorted(by_id.values(), key=lambda r: r.call_id):
+        # walk up to a call of known depth (a parent may carry a higher id than its child:
+        # parallel branches of one instance number and record their calls in different orders)
+        path, cur = [], r
+        while cur.call_id not in depth:
+            parent = by_id.get(cur.parent) if cur.parent is not None else None
+            if parent is None:
+                depth[cur.call_id] = 0
+                break
+            path.append(cur)
+            cur = parent
+        for node in reversed(path):
+            parent = by_id[node.parent]  # type: ignore[index]
+            depth[node.call_id] = depth[parent.call_id] + (parent.kind == "llm")
         if r.kind == "llm" and r.executed and r.error is None:
             out[depth[r.call_id]].append(r)
     return dict(sorted(out.items()))
