@@ -25,7 +25,12 @@ class EngineConfig(BaseModel):
     )
     block_size: int | None = Field(None, description="KV block size; None = vLLM's default")
     enable_prefix_caching: bool = True
-    enforce_eager: bool = True
+    enforce_eager: bool = Field(
+        True,
+        description="skip torch.compile (starts in seconds); `vllm serve` compiles by default, "
+        "and the two round differently, which can flip a greedy near-tie: set False to match "
+        "a default server token for token",
+    )
     max_num_seqs: int = Field(256, ge=1)
     seed: int = 0
     tool_call_parser: str | None = Field(
