@@ -436,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 }
                 (out / "rows").mkdir(parents=True, exist_ok=True)
                 (out / "rows" / f"{name}.json").write_text(json.dumps(rows[name], indent=1))
-                path = _write(out, rows, meta, started)
+                _write(out, rows, meta, started)  # the report so far, after every row
     finally:
         for s in servers.values():
             s.stop()

@@ -46,16 +46,16 @@ def stages(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
     for r in sorted(by_id.values(), key=lambda r: r.call_id):
         # walk up to a call of known depth (a parent may carry a higher id than its child:
         # parallel branches of one instance number and record their calls in different orders)
-        path, cur = [], r
+        path: list[tuple[CallRecord, CallRecord]] = []  # (call, its parent), upwards
+        cur = r
         while cur.call_id not in depth:
             parent = by_id.get(cur.parent) if cur.parent is not None else None
             if parent is None:
                 depth[cur.call_id] = 0
                 break
-            path.append(cur)
+            path.append((cur, parent))
             cur = parent
-        for node in reversed(path):
-            parent = by_id[node.parent]  # type: ignore[index]
+        for node, parent in reversed(path):
             depth[node.call_id] = depth[parent.call_id] + (parent.kind == "llm")
         if r.kind == "llm" and r.executed and r.error is None:
             out[depth[r.call_id]].append(r)
