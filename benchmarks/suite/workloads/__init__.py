@@ -3,7 +3,8 @@
 Every workload module has the same surface:
 
 * ``NAME`` ("W1"...), ``TITLE`` ("IMDb-Diamond"...), ``LLM_OPS`` / ``TOOL_OPS`` (LLM and tool
-  calls per instance);
+  calls per instance); ``NODE_MODELS`` (LLM node -> model size "S" / "M" / "L") and
+  ``TOOL_NODES`` (the nodes that call tools but no LLM);
 * ``build_graph(models)`` -> a compiled ``StateGraph``, ``models`` mapping "S" / "M" / "L" to
   LangChain chat models;
 * ``make_inputs(n, seed=0)`` -> ``n`` deterministic queries drawn from the benchmark database

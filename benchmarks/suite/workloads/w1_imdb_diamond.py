@@ -55,6 +55,9 @@ NODE_MODELS: dict[str, str] = {
     "final_answer": "M",
 }
 
+#: Nodes that only call tools (no LLM): none in this workload.
+TOOL_NODES: tuple[str, ...] = ()
+
 # ---- SQL (all read-only, parameters from the query's inputs) ----------------------------------
 
 KEYWORD_MOVIES = """

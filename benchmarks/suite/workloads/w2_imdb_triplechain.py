@@ -54,6 +54,9 @@ NODE_MODELS: dict[str, str] = {
     "final_answer": "S",
 }
 
+#: Nodes that only call tools (no LLM): none in this workload.
+TOOL_NODES: tuple[str, ...] = ()
+
 # ---- SQL (read-only, parameters from the query's inputs) --------------------------------------
 
 KEYWORD_MOVIES = """

@@ -56,6 +56,9 @@ NODE_MODELS: dict[str, str] = {
     "final_summarizer": "S",
 }
 
+#: Nodes that only call tools (no LLM): none in this workload.
+TOOL_NODES: tuple[str, ...] = ()
+
 #: The final summarizer reads six upstream notes: each is clipped tighter than elsewhere.
 FINAL_NOTE_CHARS = 340
 FINAL_TOOL_CHARS = 500

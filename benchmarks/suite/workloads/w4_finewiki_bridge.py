@@ -59,7 +59,7 @@ NODE_MODELS: dict[str, str] = {
 }
 
 #: Nodes that only call tools (no LLM).
-TOOL_NODES = ("category_lookup",)
+TOOL_NODES: tuple[str, ...] = ("category_lookup",)
 
 # ---- SQL (read-only, parameters from the query's inputs) ---------------------------------------
 

@@ -58,7 +58,7 @@ NODE_MODELS: dict[str, str] = {
 }
 
 #: Nodes that only call tools (no LLM).
-TOOL_NODES = ("extract_params", "shipmode_report", "promo_report")
+TOOL_NODES: tuple[str, ...] = ("extract_params", "shipmode_report", "promo_report")
 
 #: Longest question (characters) that goes into a prompt; the questions carry many parameters.
 QUESTION_CHARS = 520

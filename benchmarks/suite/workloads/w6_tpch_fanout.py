@@ -57,7 +57,7 @@ NODE_MODELS: dict[str, str] = {
 }
 
 #: Nodes that only call tools (no LLM).
-TOOL_NODES = ("extract_params",)
+TOOL_NODES: tuple[str, ...] = ("extract_params",)
 
 STAGE1 = ("s1_q5_pack", "s1_q3_pack", "s1_q1_pack", "s1_hypotheses", "s1_alt_angles")
 STAGE2 = ("s2_q5_pack", "s2_q1_pack", "s2_narrative")

@@ -1,11 +1,11 @@
-"""Workloads W4-W6 (FineWiki-Bridge, TPCH-Trident, TPCH-Fanout) as plain LangGraph code.
+"""The six workloads W1-W6 (``benchmarks/suite/workloads``) as plain LangGraph code.
 
 No engine: the graphs run with a fake chat model (:class:`EchoChatModel`) against the real
 benchmark database (built small, with a small TPC-H) and the real HTTP service without delays.
 Each test checks one property the paper's workload table fixes: the DAG shape, LLM and tool
 operator counts per instance, which model size serves which node, where the tools sit, the
-regex rule of the TPC-H workloads, deterministic inputs that repeat, pure tools, and prompts
-that fit a 2,048-token context.
+regex rule of the TPC-H workloads, deterministic inputs that repeat entities, pure tools, and
+prompts that fit a 2,048-token context.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -26,9 +25,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from benchmarks.suite import tools
 from benchmarks.suite.data import build_database
 from benchmarks.suite.http_service import HTTPService
-from benchmarks.suite.workloads import WORKLOADS, _shared, get
+from benchmarks.suite.workloads import WORKLOADS, _shared, all_names, get
 from benchmarks.suite.workloads._shared import (
     TOOL_CHARS,
+    EchoChatModel,
     OperatorCounter,
     clip,
     count_operators,
@@ -39,14 +39,72 @@ from benchmarks.suite.workloads._shared import (
 )
 
 N = 8
-NAMES = ("W4", "W5", "W6")
+NAMES = ("W1", "W2", "W3", "W4", "W5", "W6")
 TPCH_SCALE = 0.002
+
+#: The paper's workload table: title, LLM operators, tool operators.
+PAPER: dict[str, tuple[str, int, int]] = {
+    "W1": ("IMDb-Diamond", 8, 9),
+    "W2": ("IMDb-TripleChain", 10, 3),
+    "W3": ("FineWiki-LongChain", 9, 6),
+    "W4": ("FineWiki-Bridge", 9, 3),
+    "W5": ("TPCH-Trident", 7, 10),
+    "W6": ("TPCH-Fanout", 9, 13),
+}
 
 #: The paper's Fig. 5 shapes, written out independently of the workload modules: every edge
 #: of the compiled graph (a join appears as one edge per source).
 STAGE1 = ("s1_q5_pack", "s1_q3_pack", "s1_q1_pack", "s1_hypotheses", "s1_alt_angles")
 STAGE2 = ("s2_q5_pack", "s2_q1_pack", "s2_narrative")
 EDGES: dict[str, set[tuple[str, str]]] = {
+    "W1": {
+        ("__start__", "keyword_planner"),
+        ("keyword_planner", "movie_agent"),
+        ("keyword_planner", "people_agent"),
+        ("keyword_planner", "aka_agent"),
+        ("movie_agent", "hub_movie_people"),
+        ("people_agent", "hub_movie_people"),
+        ("hub_movie_people", "hub_full_context"),
+        ("aka_agent", "hub_full_context"),
+        ("hub_full_context", "tail_focus"),
+        ("hub_full_context", "final_answer"),
+        ("tail_focus", "final_answer"),
+        ("final_answer", "__end__"),
+    },
+    "W2": {
+        ("__start__", "keyword_planner"),
+        ("__start__", "sanity_check"),
+        ("keyword_planner", "movie_overview"),
+        ("keyword_planner", "people_overview"),
+        ("keyword_planner", "crew_overview"),
+        ("movie_overview", "movie_final_notes"),
+        ("people_overview", "people_final_notes"),
+        ("crew_overview", "crew_insights"),
+        ("crew_insights", "crew_final_notes"),
+        ("movie_final_notes", "final_answer"),
+        ("people_final_notes", "final_answer"),
+        ("crew_final_notes", "final_answer"),
+        ("sanity_check", "final_answer"),
+        ("final_answer", "__end__"),
+    },
+    "W3": {
+        ("__start__", "topic_expander"),
+        ("__start__", "category_overview"),
+        ("__start__", "outbound_link_view"),
+        ("__start__", "query_rewriter"),
+        ("topic_expander", "timeline_refiner_1"),
+        ("timeline_refiner_1", "timeline_refiner_2"),
+        ("category_overview", "category_drilldown"),
+        ("outbound_link_view", "inbound_link_view"),
+        ("topic_expander", "inbound_link_view"),
+        ("topic_expander", "final_summarizer"),
+        ("timeline_refiner_2", "final_summarizer"),
+        ("category_drilldown", "final_summarizer"),
+        ("outbound_link_view", "final_summarizer"),
+        ("inbound_link_view", "final_summarizer"),
+        ("query_rewriter", "final_summarizer"),
+        ("final_summarizer", "__end__"),
+    },
     "W4": {
         ("__start__", "global_pass"),
         ("__start__", "category_lookup"),
@@ -93,6 +151,39 @@ EDGES: dict[str, set[tuple[str, str]]] = {
 
 #: Model size per LLM node (the paper's S / M / L).
 MODELS: dict[str, dict[str, str]] = {
+    "W1": {
+        "keyword_planner": "M",
+        "movie_agent": "S",
+        "people_agent": "M",
+        "aka_agent": "L",
+        "hub_movie_people": "M",
+        "hub_full_context": "S",
+        "tail_focus": "L",
+        "final_answer": "M",
+    },
+    "W2": {
+        "keyword_planner": "M",
+        "movie_overview": "L",
+        "movie_final_notes": "L",
+        "people_overview": "M",
+        "people_final_notes": "M",
+        "crew_overview": "S",
+        "crew_insights": "S",
+        "crew_final_notes": "S",
+        "sanity_check": "L",
+        "final_answer": "S",
+    },
+    "W3": {
+        "topic_expander": "M",
+        "timeline_refiner_1": "M",
+        "timeline_refiner_2": "M",
+        "category_overview": "L",
+        "category_drilldown": "L",
+        "outbound_link_view": "S",
+        "inbound_link_view": "S",
+        "query_rewriter": "M",
+        "final_summarizer": "S",
+    },
     "W4": {
         "global_pass": "M",
         "outline": "M",
@@ -128,14 +219,33 @@ MODELS: dict[str, dict[str, str]] = {
 
 #: Graph nodes that call tools but no LLM (the rule and HTTP prefetches).
 TOOL_NODES: dict[str, tuple[str, ...]] = {
+    "W1": (),
+    "W2": (),
+    "W3": (),
     "W4": ("category_lookup",),
     "W5": ("extract_params", "shipmode_report", "promo_report"),
     "W6": ("extract_params",),
 }
 
 #: Tool calls per instance, by graph node and by tool (run_sql / tpch_query are SQL,
-#: category_api / tpch_report_api HTTP, extract_tpch_params the rule).
+#: extract_tpch_params the rule, the rest HTTP).
 TOOLS_BY_NODE: dict[str, dict[str, int]] = {
+    "W1": {
+        "movie_agent": 2,
+        "people_agent": 2,
+        "aka_agent": 2,
+        "hub_movie_people": 1,
+        "hub_full_context": 1,
+        "final_answer": 1,
+    },
+    "W2": {"movie_overview": 1, "people_overview": 1, "crew_overview": 1},
+    "W3": {
+        "topic_expander": 2,
+        "timeline_refiner_1": 1,
+        "category_overview": 1,
+        "outbound_link_view": 1,
+        "final_summarizer": 1,
+    },
     "W4": {"global_pass": 1, "category_lookup": 1, "language_bridge": 1},
     "W5": {
         "extract_params": 1,
@@ -156,21 +266,31 @@ TOOLS_BY_NODE: dict[str, dict[str, int]] = {
     },
 }
 TOOLS_BY_NAME: dict[str, dict[str, int]] = {
+    "W1": {"run_sql": 7, "movie_api": 1, "person_api": 1},
+    "W2": {"run_sql": 2, "person_api": 1},
+    "W3": {"run_sql": 4, "category_api": 1, "links_api": 1},
     "W4": {"run_sql": 2, "category_api": 1},
     "W5": {"tpch_query": 7, "tpch_report_api": 2, "extract_tpch_params": 1},
     "W6": {"run_sql": 10, "tpch_report_api": 2, "extract_tpch_params": 1},
 }
 
 #: Longest prompt (system + user characters) any call may send, with upstream outputs at their
-#: longest: about 1,500 tokens at the ~2.4-2.9 characters per token of these number-heavy
-#: prompts (digits are single tokens).
-PROMPT_CHARS = 3800
+#: longest: about 1,500 tokens at the ~2.9 characters per token of the IMDb and wiki prompts,
+#: ~2.4 of the number-heavy TPC-H ones (digits are single tokens).
+PROMPT_CHARS: dict[str, int] = {
+    "W1": 4300,
+    "W2": 4300,
+    "W3": 4300,
+    "W4": 3800,
+    "W5": 3800,
+    "W6": 3800,
+}
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The real database (wiki-like tables and a small TPC-H) and the real HTTP service without
-    delays, configured for the tools."""
+    """The real database (IMDb-like and wiki-like tables, a small TPC-H) and the real HTTP
+    service without delays, configured for the tools."""
     prior = tools.settings()
     db = build_database(tmp_path_factory.mktemp("suite") / "db.duckdb", tpch_scale=TPCH_SCALE)
     with HTTPService(scale=0, db_path=db) as url:
@@ -226,73 +346,54 @@ def run_per_instance(
 
 
 def entity(workload: ModuleType, query: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What repeats across a batch: W4's article, the TPC-H workloads' extracted parameters."""
-    if workload.NAME == "W4":
-        return (query["topic"], query["category"])
-    return tuple(sorted(extract_tpch_params.invoke({"question": query["question"]}).items()))
+    """What repeats across a batch: the query's movie, keyword, topic or article, or the
+    TPC-H workloads' extracted parameters."""
+    if workload.NAME in ("W5", "W6"):
+        return tuple(sorted(extract_tpch_params.invoke({"question": query["question"]}).items()))
+    keys = {"W1": ("movie",), "W2": ("keyword",), "W3": ("topic",), "W4": ("topic", "category")}
+    return tuple(query[k] for k in keys[workload.NAME])
 
 
-# ---- module surface ----------------------------------------------------------------------------
+# ---- registry and module surface ---------------------------------------------------------------
 
 
-def test_registry_has_w4_to_w6() -> None:
+def test_registry_names_and_lazy_lookup() -> None:
+    assert all_names() == list(NAMES)
+    assert list(WORKLOADS) == all_names() and len(WORKLOADS) == 6
     for name in NAMES:
         assert WORKLOADS[name] is get(name) is get(name.lower())
         assert name == get(name).NAME
+    with pytest.raises(KeyError, match="W7"):
+        get("W7")
 
 
 def test_module_surface(workload: ModuleType) -> None:
-    paper = {
-        "W4": ("FineWiki-Bridge", 9, 3),
-        "W5": ("TPCH-Trident", 7, 10),
-        "W6": ("TPCH-Fanout", 9, 13),
-    }
-    surface = (workload.TITLE, workload.LLM_OPS, workload.TOOL_OPS)
-    assert surface == paper[workload.NAME]
+    name = workload.NAME
+    assert PAPER[name] == (workload.TITLE, workload.LLM_OPS, workload.TOOL_OPS)
     for attr in ("build_graph", "make_inputs", "answer"):
         assert callable(getattr(workload, attr))
     node_models: dict[str, str] = workload.NODE_MODELS
-    assert node_models == MODELS[workload.NAME] and len(node_models) == workload.LLM_OPS
-    tool_nodes = tuple(workload.TOOL_NODES)
-    assert tool_nodes == TOOL_NODES[workload.NAME]
-    assert sum(TOOLS_BY_NAME[workload.NAME].values()) == workload.TOOL_OPS
-    assert sum(TOOLS_BY_NODE[workload.NAME].values()) == workload.TOOL_OPS
+    assert node_models == MODELS[name] and len(node_models) == workload.LLM_OPS
+    assert tuple(workload.TOOL_NODES) == TOOL_NODES[name]
+    assert sum(TOOLS_BY_NAME[name].values()) == workload.TOOL_OPS
+    assert sum(TOOLS_BY_NODE[name].values()) == workload.TOOL_OPS
 
 
 def test_workload_code_imports_no_halo() -> None:
-    for name in NAMES:
-        text = Path(str(get(name).__file__)).read_text()
-        assert not re.search(r"^\s*(from|import)\s+halo", text, re.MULTILINE), name
+    files = [Path(_shared.__file__).parent / "__init__.py", Path(_shared.__file__)]
+    for file in files + [Path(str(get(n).__file__)) for n in NAMES]:
+        assert not re.search(r"^\s*(from|import)\s+halo", file.read_text(), re.MULTILINE), file
 
 
-# ---- graph shape -------------------------------------------------------------------------------
+# ---- graph shape and operator counts -----------------------------------------------------------
 
 
 def test_graph_shape(workload: ModuleType) -> None:
     graph = workload.build_graph(fake_models())
-    nodes = set(graph.get_graph().nodes)
     name = workload.NAME
+    nodes = set(graph.get_graph().nodes)
     assert nodes == {"__start__", "__end__", *MODELS[name], *TOOL_NODES[name]}
-    edges = edges_of(graph)
-    assert edges == EDGES[name]
-    out_degree = Counter(src for src, _ in edges)
-    in_degree = Counter(dst for _, dst in edges)
-    if name == "W4":  # a main chain bridged by a category and a language branch
-        assert out_degree["__start__"] == 2 and out_degree["global_pass"] == 2
-        assert in_degree["category_bridge"] == 2  # the outline and the category API
-        assert in_degree["light_sampler"] == 3 and in_degree["final_head"] == 2
-    elif name == "W5":  # rule -> three entries (+ two reports) -> two hubs -> tail -> final
-        assert out_degree["extract_params"] == 5
-        assert in_degree["hub_ops"] == in_degree["hub_full_context"] == 3
-        assert in_degree["final_answer"] == 2
-    else:  # rule -> five stage-1 agents -> (all five into each of) three stage-2 -> merger
-        assert out_degree["extract_params"] == 5
-        assert all(in_degree[s2] == 5 for s2 in STAGE2)
-        assert all(out_degree[s1] == 3 for s1 in STAGE1)
-        assert in_degree["final_merge"] == 3
-
-
-# ---- operator counts ---------------------------------------------------------------------------
+    assert edges_of(graph) == EDGES[name]
 
 
 def test_operator_counts_per_instance(suite: Path, workload: ModuleType) -> None:
@@ -357,8 +458,8 @@ def test_inputs_deterministic_and_repeating(suite: Path, workload: ModuleType) -
     assert inputs == workload.make_inputs(N) == workload.make_inputs(N, seed=0)
     assert inputs != workload.make_inputs(N, seed=1)
     assert all(isinstance(i["question"], str) and i["question"] for i in inputs)
-    if workload.NAME == "W4":
-        assert all(i["topic"] in i["question"] for i in inputs)
+    if workload.NAME not in ("W5", "W6"):  # the named entity appears in the question
+        assert all(entity(workload, i)[0] in i["question"] for i in inputs)
     assert 1 < len({entity(workload, i) for i in inputs}) <= pool_size(N)
     big = workload.make_inputs(64)
     assert 4 <= len({entity(workload, i) for i in big}) <= pool_size(64)  # about n / 4
@@ -421,7 +522,10 @@ def test_tools_are_pure(suite: Path) -> None:
     """Every tool the workloads call is declared pure and answers the same input the same way."""
     used = (
         _shared.run_sql,
+        _shared.movie_api,
+        _shared.person_api,
         _shared.category_api,
+        _shared.links_api,
         _shared.tpch_query,
         _shared.tpch_report_api,
         _shared.extract_tpch_params,
@@ -431,12 +535,16 @@ def test_tools_are_pure(suite: Path) -> None:
     w5, w6 = get("W5"), get("W6")
     question = w5.make_inputs(1)[0]["question"]
     params = w6.q1_pack_query(extract_tpch_params.invoke({"question": question}))
+    w1_query = get("W1").make_inputs(1)[0]
     calls: list[tuple[Any, dict[str, Any]]] = [
         (_shared.extract_tpch_params, {"question": question}),
         (_shared.tpch_query, {"query": 3, "parameters": {"SEGMENT": "MACHINERY"}}),
         (_shared.tpch_report_api, {"kind": "promo", "key": "1995-09"}),
         (_shared.run_sql, {"query": params[1], "params": params[2]}),
         (_shared.category_api, {"name": get("W4").make_inputs(1)[0]["category"]}),
+        (_shared.movie_api, {"title": w1_query["movie"]}),
+        (_shared.person_api, {"name": get("W2").make_inputs(1)[0]["person"]}),
+        (_shared.links_api, {"title": get("W3").make_inputs(1)[0]["topic"]}),
     ]
     for t, args in calls:
         assert t.invoke(args) == t.invoke(args), t.name
@@ -469,11 +577,37 @@ def test_prompts_fit_the_context(suite: Path, workload: ModuleType) -> None:
     assert len(systems) == workload.LLM_OPS
     assert all(len(s) >= 700 for s in systems)
     longest = max(sum(len(m.text) for m in p) for p in prompts)
-    assert longest <= PROMPT_CHARS
+    assert longest <= PROMPT_CHARS[workload.NAME]
 
 
-def test_tool_outputs_feed_prompts(suite: Path) -> None:
-    """What a tool returns is what the LLM node that needs it reads."""
+def test_w1_to_w3_tool_outputs_feed_prompts(suite: Path) -> None:
+    """What a tool returns is what the LLM node that called it reads."""
+    cases: list[tuple[str, Any, dict[str, str]]] = [
+        ("W1", _shared.movie_api, {"title": "movie"}),
+        ("W2", _shared.person_api, {"name": "person"}),
+        ("W3", _shared.links_api, {"title": "topic"}),
+    ]
+    for name, tool, args in cases:
+        w = get(name)
+        models = fake_models()
+        inputs = w.make_inputs(2)
+        w.build_graph(models).batch(inputs)
+        expected = clip(tool.invoke({k: inputs[0][v] for k, v in args.items()}), TOOL_CHARS)
+        assert expected and not expected.startswith("No ")  # the entity exists in the data
+        users = [p[-1].text for m in models.values() for p in m.prompts]
+        assert any(expected in u for u in users), name
+    w1 = get("W1")
+    inp = w1.make_inputs(1)[0]
+    rows = tools.sql(w1.KEYWORD_TOP_VOTED, [inp["keyword"]])
+    assert rows.startswith("title | year | genre | rating | votes\n")
+    models = fake_models()
+    w1.build_graph(models).invoke(inp)
+    final = [p for p in models["M"].prompts if "final answer assistant" in p[0].text]
+    assert len(final) == 1 and clip(rows, TOOL_CHARS) in final[0][-1].text
+
+
+def test_w4_tool_outputs_feed_prompts(suite: Path) -> None:
+    """The category record and the article pool reach the nodes that read them."""
     w4 = get("W4")
     inp = w4.make_inputs(1)[0]
     record = clip(_shared.category_api.invoke({"name": inp["category"]}), TOOL_CHARS)
@@ -486,6 +620,9 @@ def test_tool_outputs_feed_prompts(suite: Path) -> None:
     first = [p for p in models["M"].prompts if "first reader" in p[0].text]
     assert len(first) == 1 and pool in first[0][-1].text
 
+
+def test_w5_tool_outputs_feed_prompts(suite: Path) -> None:
+    """The rule's parameters, the Q3 rows and the promo report reach their nodes."""
     w5 = get("W5")
     inp = w5.make_inputs(1)[0]
     p = extract_tpch_params.invoke({"question": inp["question"]})
@@ -499,6 +636,9 @@ def test_tool_outputs_feed_prompts(suite: Path) -> None:
     hub2 = [u for u in models["S"].prompts if "hub 2 (full context)" in u[0].text]
     assert len(hub2) == 1 and clip(result["promo_report"], TOOL_CHARS) in hub2[0][-1].text
 
+
+def test_w6_tool_outputs_feed_prompts(suite: Path) -> None:
+    """The Q1 pack's rows reach the stage-1 Q1 agent."""
     w6 = get("W6")
     inp = w6.make_inputs(1)[0]
     p = extract_tpch_params.invoke({"question": inp["question"]})
@@ -508,3 +648,14 @@ def test_tool_outputs_feed_prompts(suite: Path) -> None:
     w6.build_graph(models).invoke(inp)
     q1 = [u for u in models["M"].prompts if "stage 1, Q1 pack" in u[0].text]
     assert len(q1) == 1 and clip(rows, w6.RESULT_CHARS) in q1[0][-1].text
+
+
+def test_echo_model_counts_and_is_deterministic() -> None:
+    model = EchoChatModel(model_name="m")
+    a = model.invoke("hello world")
+    b = model.invoke("hello world")
+    c = model.invoke("something else")
+    assert a.text == b.text != c.text and a.text.startswith("m-")
+    assert model.calls == 3 and len(model.prompts) == 3
+    long = EchoChatModel(reply_chars=500).invoke("x")
+    assert len(long.text) == 500
