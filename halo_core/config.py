@@ -32,6 +32,12 @@ class EngineConfig(BaseModel):
         "a default server token for token",
     )
     max_num_seqs: int = Field(256, ge=1)
+    max_num_batched_tokens: int | None = Field(
+        None,
+        ge=16,
+        description="token budget of one engine step (prompt chunks plus decodes); None = "
+        "vLLM's default (2,048 in process and for `vllm serve` on CPU)",
+    )
     seed: int = 0
     tool_call_parser: str | None = Field(
         None,

@@ -162,6 +162,7 @@ class VLLMServer:
             generation_tokens=int(totals.get("vllm:generation_tokens", 0)),
             prefix_cache_queries=int(totals.get("vllm:prefix_cache_queries", 0)),
             prefix_cache_hits=int(totals.get("vllm:prefix_cache_hits", 0)),
+            steps=int(totals.get("vllm:iteration_tokens_total_count", 0)),
         )
 
     def __enter__(self) -> str:

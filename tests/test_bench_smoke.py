@@ -24,6 +24,9 @@ def test_quick_benchmark_runs_all_workloads_with_equal_outputs(tmp_path: Path) -
         assert r["baseline"]["failed"] == r["halo"]["failed"] == 0, name
         assert r["equal"] == 64, name  # Halo's output equals the baseline's for every instance
         assert r["halo"]["llm_issued"] > 0 and r["oracle"]["engine_requests"] > 0, name
+        for system in ("baseline", "halo", "oracle"):  # each engine's own step counter
+            assert r[system]["engine_steps"] > 0, (name, system)
+        assert r["halo"]["step_s"] > 0 and r["oracle"]["step_s"] > 0, name
     assert (tmp_path / "speedup.png").stat().st_size > 0 and (tmp_path / "time.png").exists()
     assert "Geomean speedup" in report.read_text()
     assert sorted(f.stem for f in (tmp_path / "rows").glob("*.json")) == sorted(rows)

@@ -77,6 +77,8 @@ def test_identical_first_call_reaches_the_engine_once(halo: Session) -> None:
     )
     assert after.requests - before.requests == 1 + 64
     assert after.prompt_tokens - before.prompt_tokens == prompt_first + prompt_seconds
+    steps = after - before  # the 64 second calls share steps: far fewer than one per call
+    assert 0 < steps.steps < 64 and steps.step_s > 0
     with halo.passes(PassConfig.direct()):
         expected = halo.chat(shared, max_tokens=16)
     assert all(f.text == expected.text and f.token_ids == expected.token_ids for f in firsts)

@@ -19,12 +19,16 @@ def test_two_engines_serve_their_own_calls_and_count_them_apart(
     cfg = SessionConfig(
         engines={
             "small": EngineConfig(model=str(other), max_model_len=512),
-            "base": EngineConfig(model=str(tiny_model), max_model_len=512),
+            "base": EngineConfig(
+                model=str(tiny_model), max_model_len=512, max_num_batched_tokens=4096
+            ),
         }
     )
     msgs = [{"role": "user", "content": "Name a colour."}]
     with Session(cfg) as s:
         assert cfg.default_model == "small"
+        budgets = {k: e.max_num_batched_tokens for k, e in s.engines.items()}
+        assert budgets == {"small": 2048, "base": 4096}  # vLLM's CPU default, and as configured
 
         def wf(i: int) -> tuple[str, str]:
             return s.chat(msgs, max_tokens=6).text, s.chat(msgs, model="base", max_tokens=6).text

@@ -38,6 +38,10 @@ class EngineCounters:
     generation_tokens: int
     prefix_cache_queries: int
     prefix_cache_hits: int
+    #: Engine steps (scheduler iterations: one batched forward pass each).
+    steps: int = 0
+    #: Seconds spent inside those steps; in-process engines only (0 for a server).
+    step_s: float = 0.0
 
     def __sub__(self, before: EngineCounters) -> EngineCounters:
         """What happened between two snapshots."""

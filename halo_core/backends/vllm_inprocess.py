@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,8 @@ class VLLMEngine:
 
         self._counts = _CounterLogger()
         extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
+        if cfg.max_num_batched_tokens is not None:
+            extra["max_num_batched_tokens"] = cfg.max_num_batched_tokens
         if cfg.compact_json:
             from vllm.config import StructuredOutputsConfig
 
@@ -144,6 +147,7 @@ class VLLMEngine:
         vcfg = self._engine.vllm_config
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
+        self.max_num_batched_tokens: int = vcfg.scheduler_config.max_num_batched_tokens
         self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         try:
             self._chat = ChatFrontend(
@@ -166,11 +170,12 @@ class VLLMEngine:
         self._thread = threading.Thread(target=self._loop, name=f"halo-engine-{key}", daemon=True)
         self._thread.start()
         log.info(
-            "engine %r ready: %s (block size %d, max_model_len %d)",
+            "engine %r ready: %s (block size %d, max_model_len %d, %d tokens per step)",
             key,
             self.model,
             self.block_size,
             self.max_model_len,
+            self.max_num_batched_tokens,
         )
 
     # ---- Engine protocol ---------------------------------------------------------------------
@@ -263,7 +268,9 @@ class VLLMEngine:
                 continue  # drain the inbox before stepping, so arrivals batch together
             try:
                 with _STEPS:
+                    t0 = time.perf_counter()
                     outputs = self._engine.step()
+                    self._counts.add_step(time.perf_counter() - t0)
             except Exception as e:  # engine failure: fail what is running, keep serving
                 log.exception("engine step failed")
                 for rid, live in list(self._live.items()):
@@ -312,7 +319,14 @@ class _CounterLogger:
 
     def __init__(self) -> None:
         self.requests = self.prompt = self.generation = self.queries = self.hits = 0
+        self.steps, self.step_s = 0, 0.0
         self._lock = threading.Lock()
+
+    def add_step(self, seconds: float) -> None:
+        """Count one engine step that took ``seconds``."""
+        with self._lock:
+            self.steps += 1
+            self.step_s += seconds
 
     def factory(self, vllm_config: Any, engine_index: int = 0) -> Any:
         from vllm.v1.metrics.loggers import StatLoggerBase
@@ -348,5 +362,11 @@ class _CounterLogger:
     def snapshot(self) -> EngineCounters:
         with self._lock:
             return EngineCounters(
-                self.requests, self.prompt, self.generation, self.queries, self.hits
+                self.requests,
+                self.prompt,
+                self.generation,
+                self.queries,
+                self.hits,
+                self.steps,
+                self.step_s,
             )
