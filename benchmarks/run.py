@@ -61,6 +61,8 @@ class Measured:
     tool_issued: int = 0
     tool_executed: int = 0
     engine_busy_s: float = 0.0
+    engine_steps: int = 0
+    step_s: float = 0.0  # seconds inside engine steps (in-process engines only)
     tool_only_s: float = 0.0
     plan_s: float = 0.0
     failed: int = 0
@@ -152,22 +154,29 @@ def run_baseline(
         engine_requests=sum(d.requests for d in delta),
         prompt_tokens=sum(d.prompt_tokens for d in delta),
         cached_tokens=sum(d.prefix_cache_hits for d in delta),
+        engine_steps=sum(d.steps for d in delta),
         failed=sum(isinstance(r, BaseException) for r in results),
         detail=f"max_concurrency={concurrency}",
         results=results,
     )
 
 
-def run_halo(session: Any, graph: Any, inputs: list[Any], name: str) -> tuple[Measured, Any]:
-    """The same graph under Halo (requests recorded for the oracle), from cold caches."""
+def run_halo(
+    session: Any,
+    graph: Any,
+    inputs: list[Any],
+    name: str,
+    models: Mapping[str, str] | None = None,
+) -> tuple[Measured, Any]:
+    """The same graph under Halo (requests recorded for the oracle), from cold caches;
+    ``models`` maps the graph's model names to engines (default: each role to its own)."""
     import halo_adapters.langgraph as halo_lg
     from halo_core.graph import busy_s
 
     session.reset()
+    models = models or {r: r for r in ROLES}
     with session.recording_requests():
-        report = asyncio.run(
-            halo_lg.abatch(graph, inputs, session=session, models={r: r for r in ROLES})
-        )
+        report = asyncio.run(halo_lg.abatch(graph, inputs, session=session, models=models))
     s = report.summary
     engine_busy = busy_s(report.records, "llm")
     return Measured(
@@ -182,6 +191,8 @@ def run_halo(session: Any, graph: Any, inputs: list[Any], name: str) -> tuple[Me
         tool_issued=s.tool_calls,
         tool_executed=s.tool_executed,
         engine_busy_s=engine_busy,
+        engine_steps=sum(c.steps for c in report.engine.values()),
+        step_s=sum(c.step_s for c in report.engine.values()),
         tool_only_s=busy_s(report.records, "llm", "tool") - engine_busy,
         plan_s=report.plan_s,
         failed=report.failed,
@@ -217,6 +228,8 @@ def run_oracle(session: Any, report: Any, name: str) -> Measured:
         prompt_tokens=sum(x.prompt_tokens for x in c),
         cached_tokens=sum(x.prefix_cache_hits for x in c),
         engine_busy_s=o.wall_s,
+        engine_steps=sum(x.steps for x in c),
+        step_s=sum(x.step_s for x in c),
         detail=f"{len(o.stage_s)} stages; {o.changed} of {o.calls} calls changed output",
     )
 
@@ -240,8 +253,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         "| workload | N | baseline s (best c) | Halo s | oracle s | speedup | oracle/Halo | "
         "LLM calls issued → engine requests (base → Halo) | prompt tokens computed "
         "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal | "
+        "engine steps (base → Halo → oracle) | s in steps (Halo / oracle) | "
         "oracle replay: calls with changed output |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|---|---|",
     ]
     for r in rows:
         b, h, o = r["baseline"], r["halo"], r["oracle"]
@@ -252,7 +266,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             f"{h['engine_requests']} | {b['prompt_tokens'] - b['cached_tokens']:,} → "
             f"{h['prompt_tokens'] - h['cached_tokens']:,} | {h['tool_issued']} → "
             f"{h['tool_executed']} | {h['engine_busy_s']:.1f} | {h['plan_s']:.2f} | "
-            f"{r['equal']}/{h['n']} | {o['detail'].split('; ')[-1]} |"
+            f"{r['equal']}/{h['n']} | {_steps(b)} → {_steps(h)} → {_steps(o)} | "
+            f"{h.get('step_s', 0):.1f} / {o.get('step_s', 0):.1f} | "
+            f"{o['detail'].split('; ')[-1]} |"
         )
     lines += ["", "Baseline runs (highest concurrency first; one slower than the best is stopped):"]
     for r in rows:
@@ -273,6 +289,11 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _steps(m: dict[str, Any]) -> str:
+    """A run's engine steps ("?" for rows measured before steps were counted)."""
+    return f"{m['engine_steps']:,}" if m.get("engine_steps") else "?"
 
 
 def _plots(out: Path, rows: list[dict[str, Any]]) -> None:
@@ -333,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         args.n, args.latency_scale, args.concurrency = 64, 0.02, [64]
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for client_log in ("httpx", "httpx2"):  # openai's client logs every request at INFO
+        logging.getLogger(client_log).setLevel(logging.WARNING)
 
     from benchmarks.suite import data, tools, workloads
     from benchmarks.suite.http_service import HTTPService
