@@ -5,7 +5,8 @@ One process run, one model, greedy decoding:
 * **baseline**: ``await graph.abatch(inputs, config={"max_concurrency": c})`` (default executor
   sized to c, see ``benchmarks.run.baseline_abatch``) with the graph's
   ``ChatOpenAI`` talking to a stock vLLM OpenAI server (prefix caching on, the same tool-call
-  parser) — the best of c = 16 / 64 / 256, as a careful LangGraph user would tune it;
+  parser) — the best of c = 256 / 64 / 16, as a careful LangGraph user would tune it (the
+  sweep of ``benchmarks.run.sweep_baseline``: a run slower than the best is stopped);
 * **halo**: the same graph object under ``halo_adapters.langgraph.abatch`` on an in-process engine.
 
 Both systems first run 4 inputs unmeasured (first-use costs such as grammar compilation); the
@@ -20,37 +21,15 @@ Engine requests, prompt tokens and prefix-cache hits come from each engine's own
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import sys
-import time
-from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.run import baseline_abatch
+from benchmarks.run import Measured, run_baseline, run_halo, sweep_baseline
 
 EXAMPLES = ("sql_agent", "map_reduce", "supervisor")
 SERVED = "bench-model"
-
-
-@dataclass
-class Run:
-    """One measured batch."""
-
-    system: str
-    n: int
-    wall_s: float
-    requests: int
-    prompt_tokens: int
-    cache_hits: int
-    failed: int
-    results: list[Any]
-
-    @property
-    def computed(self) -> int:
-        """Prompt tokens the engine prefilled (not served from its prefix cache)."""
-        return self.prompt_tokens - self.cache_hits
 
 
 def _example(name: str) -> Any:
@@ -60,49 +39,13 @@ def _example(name: str) -> Any:
     return importlib.import_module(f"examples.langgraph_{name}")
 
 
-def _delta(after: Any, before: Any) -> tuple[int, int, int]:
+def _row(m: Measured) -> str:
+    system = m.detail if m.system == "baseline" else m.system
+    if m.stopped:
+        return f"| {m.n} | {system} | (stopped) | | | | | |"
     return (
-        after.requests - before.requests,
-        after.prompt_tokens - before.prompt_tokens,
-        after.prefix_cache_hits - before.prefix_cache_hits,
-    )
-
-
-def baseline(server: Any, graph: Any, inputs: list[Any], concurrency: int) -> Run:
-    """``graph.abatch`` against the server at one max_concurrency, from a cold prefix cache."""
-    server.reset_prefix_cache()
-    before = server.counters()
-    t0 = time.perf_counter()
-    results = asyncio.run(baseline_abatch(graph, inputs, concurrency))
-    wall = time.perf_counter() - t0
-    req, prompt, hits = _delta(server.counters(), before)
-    failed = sum(isinstance(r, BaseException) for r in results)
-    return Run(f"baseline c={concurrency}", len(inputs), wall, req, prompt, hits, failed, results)
-
-
-def halo(session: Any, graph: Any, inputs: list[Any]) -> Run:
-    """The same graph under Halo, from a cold prefix cache and an empty dedup memo."""
-    import halo_adapters.langgraph as halo_lg
-
-    session.reset()
-    report = asyncio.run(halo_lg.abatch(graph, inputs, session=session, models={SERVED: "bench"}))
-    c = report.engine["bench"]
-    return Run(
-        "halo",
-        len(inputs),
-        report.wall_s,
-        c.requests,
-        c.prompt_tokens,
-        c.prefix_cache_hits,
-        report.failed,
-        report.results,
-    )
-
-
-def _row(r: Run) -> str:
-    return (
-        f"| {r.n} | {r.system} | {r.wall_s:.2f} | {r.n / r.wall_s:.2f} | {r.requests} | "
-        f"{r.prompt_tokens} | {r.computed} | {r.failed} |"
+        f"| {m.n} | {system} | {m.wall_s:.2f} | {m.n / m.wall_s:.2f} | {m.engine_requests} | "
+        f"{m.prompt_tokens} | {m.computed_tokens} | {m.failed} |"
     )
 
 
@@ -131,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         max_model_len=args.max_model_len,
         tool_call_parser=DEFAULT_TOOL_PARSER,
         compact_json=True,
+        enforce_eager=False,  # compiled, as vllm serve runs the model (see benchmarks.run)
     )
     server = VLLMServer(
         model_dir, served_name=SERVED, max_model_len=args.max_model_len, compact_json=True
@@ -143,27 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     summary.append("|---|---|---|---|---|")
     with server as url, Session(SessionConfig(engines={"bench": engine})) as session:
         graph = example.build_graph(chat_model(SERVED, url, args.max_tokens))
+        models = {SERVED: "bench"}
         warm = example.make_inputs(4)  # first-use costs (grammar compilation, ...) off the clock
-        baseline(server, graph, warm, 4)
-        halo(session, graph, warm)
+        run_baseline([server], graph, warm, 4, args.example)
+        run_halo(session, graph, warm, args.example, models)
         for n in args.n:
             inputs = example.make_inputs(n)
-            runs = []
-            for c in args.concurrency:
-                runs.append(baseline(server, graph, inputs, c))
-                print(f"  {_row(runs[-1])}", flush=True)
-            best = min(runs, key=lambda r: r.wall_s)
-            h = halo(session, graph, inputs)
-            print(f"  {_row(h)}", flush=True)
-            lines += [_row(r) for r in runs] + [_row(h)]
+            runs = sweep_baseline([server], graph, inputs, args.concurrency, args.example)
+            best = min((r for r in runs if not r.stopped), key=lambda r: r.wall_s)
+            h, _ = run_halo(session, graph, inputs, args.example, models)
+            for m in [*runs, h]:
+                print(f"  {_row(m)}", flush=True)
+                lines.append(_row(m))
             diff = mismatches(h.results, best.results)
             for line in diff[:3]:
                 print(f"  differs: {line[:300]}", flush=True)
-            equal = f"{n - len(diff)}/{n}"
             summary.append(
-                f"| {n} | {best.wall_s / h.wall_s:.2f}x (vs {best.system}) | "
-                f"{best.requests / max(h.requests, 1):.2f}x fewer | "
-                f"{best.computed / max(h.computed, 1):.2f}x fewer | {equal} |"
+                f"| {n} | {best.wall_s / h.wall_s:.2f}x (vs {best.detail}) | "
+                f"{best.engine_requests / max(h.engine_requests, 1):.2f}x fewer | "
+                f"{best.computed_tokens / max(h.computed_tokens, 1):.2f}x fewer | "
+                f"{n - len(diff)}/{n} |"
             )
     print("\n" + "\n".join(lines) + "\n\n" + "\n".join(summary))
     return 0
