@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from benchmarks.suite import tools
 from benchmarks.suite.data import build_database
@@ -311,38 +308,13 @@ def edges_of(graph: Any) -> set[tuple[str, str]]:
     return {(e.source, e.target) for e in graph.get_graph().edges}
 
 
-class ToolLog(BaseCallbackHandler):
-    """Every tool call of a run: (graph node, tool name, input text), in call order."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.calls: list[tuple[str, str, str]] = []
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        node = str((metadata or {}).get("langgraph_node", "?"))
-        with self._lock:
-            self.calls.append((node, str((serialized or {}).get("name")), input_str))
-
-
 def run_per_instance(
     graph: Any, inputs: Sequence[Mapping[str, Any]]
-) -> tuple[list[Any], list[OperatorCounter], list[ToolLog]]:
-    """``graph.batch(inputs)`` with one counter and one tool log per instance."""
+) -> tuple[list[Any], list[OperatorCounter]]:
+    """``graph.batch(inputs)`` with one operator counter per instance."""
     counters = [OperatorCounter() for _ in inputs]
-    logs = [ToolLog() for _ in inputs]
-    configs: Any = [{"callbacks": [c, log]} for c, log in zip(counters, logs, strict=True)]
-    results = graph.batch(list(inputs), config=configs)
-    return results, counters, logs
+    configs: Any = [{"callbacks": [c]} for c in counters]
+    return graph.batch(list(inputs), config=configs), counters
 
 
 def entity(workload: ModuleType, query: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -402,7 +374,7 @@ def test_operator_counts_per_instance(suite: Path, workload: ModuleType) -> None
     models = fake_models()
     graph = workload.build_graph(models)
     inputs = workload.make_inputs(N)
-    results, counters, _ = run_per_instance(graph, inputs)
+    results, counters = run_per_instance(graph, inputs)
     assert len(results) == N
     assert sum(m.calls for m in models.values()) == N * workload.LLM_OPS
     name = workload.NAME
@@ -424,10 +396,10 @@ def test_count_operators_helper(suite: Path, workload: ModuleType) -> None:
 def test_w6_stage2_reissues_stage1_sql(suite: Path) -> None:
     """Two stage-2 agents repeat their stage-1 counterparts' SQL exactly (what Halo dedups)."""
     w6 = get("W6")
-    _, _, logs = run_per_instance(w6.build_graph(fake_models()), w6.make_inputs(4))
-    for log in logs:
+    _, counters = run_per_instance(w6.build_graph(fake_models()), w6.make_inputs(4))
+    for counter in counters:
         by_node: dict[str, list[str]] = {}
-        for node, tool, text in log.calls:
+        for node, tool, text in counter.tool_log:
             if tool == "run_sql":
                 by_node.setdefault(node, []).append(text)
         assert len(set(by_node["s1_q5_pack"])) == 4 and len(by_node["s1_q1_pack"]) == 1

@@ -209,8 +209,9 @@ def fake_models(reply_chars: int = 0) -> dict[str, EchoChatModel]:
 
 class OperatorCounter(BaseCallbackHandler):
     """Counts chat-model and tool calls of a run (thread-safe): ``llm_calls``, ``tool_calls``,
-    per graph node and per tool name, which model served each node's calls, and how often each
-    distinct tool call (name and input) was made (``tool_inputs``)."""
+    per graph node and per tool name, which model served each node's calls, how often each
+    distinct tool call (name and input) was made (``tool_inputs``), and every tool call as
+    (graph node, tool name, input text) in call order (``tool_log``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -221,6 +222,7 @@ class OperatorCounter(BaseCallbackHandler):
         self.tools_by_node: Counter[str] = Counter()
         self.models_by_node: dict[str, set[str]] = {}
         self.tool_inputs: Counter[str] = Counter()
+        self.tool_log: list[tuple[str, str, str]] = []
 
     def on_chat_model_start(
         self,
@@ -260,6 +262,7 @@ class OperatorCounter(BaseCallbackHandler):
             self.tools_by_name[name] += 1
             self.tools_by_node[node] += 1
             self.tool_inputs[f"{name}:{input_str}"] += 1
+            self.tool_log.append((node, name, input_str))
 
 
 def run_counted(
