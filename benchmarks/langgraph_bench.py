@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {_row(m)}", flush=True)
                 lines.append(_row(m))
             diff = mismatches(h.results, best.results)
-            for line in diff[:3]:
+            for line in list(diff.values())[:3]:
                 print(f"  differs: {line[:300]}", flush=True)
             summary.append(
                 f"| {n} | {best.wall_s / h.wall_s:.2f}x (vs {best.detail}) | "

@@ -43,6 +43,8 @@ ROLES = ("S", "M", "L")
 #: The three tiny random Llamas of clearly different sizes (hidden size, layers) for CPU runs.
 TINY_SIZES = {"S": (64, 1), "M": (128, 2), "L": (256, 2)}
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Differing instances per workload that are re-run alone in both systems (each takes seconds).
+RECHECK_ALONE = 8
 log = logging.getLogger("halo.bench")
 
 
@@ -213,8 +215,9 @@ def sweep_baseline(
     return runs
 
 
-def run_oracle(session: Any, report: Any, name: str) -> Measured:
-    """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage."""
+def run_oracle(session: Any, report: Any, name: str) -> tuple[Measured, list[int]]:
+    """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage; also
+    the instances fed by a call whose replay returned other tokens (the engine's batch variance)."""
     from halo_core.oracle import replay
 
     o = replay(session.engines, report.records)
@@ -230,8 +233,23 @@ def run_oracle(session: Any, report: Any, name: str) -> Measured:
         engine_busy_s=o.wall_s,
         engine_steps=sum(x.steps for x in c),
         step_s=sum(x.step_s for x in c),
-        detail=f"{len(o.stage_s)} stages; {o.changed} of {o.calls} calls changed output",
-    )
+        detail=f"{len(o.stage_s)} stages; {len(o.changed)} of {o.calls} calls changed output",
+    ), report.consumers(o.changed)
+
+
+def differ_alone(
+    servers: Sequence[Any], session: Any, graph: Any, inputs: list[Any], name: str
+) -> list[int]:
+    """Which of ``inputs`` still differ, Halo vs baseline, when each runs alone (no other
+    instance in the engines' batches) — their positions in ``inputs``."""
+    from halo_adapters.compare import mismatches
+
+    alone = []
+    for x in inputs:
+        base = run_baseline(servers, graph, [x], 1, name).results
+        halo = run_halo(session, graph, [x], name)[0].results
+        alone.append(bool(mismatches(halo, base)))
+    return [i for i, d in enumerate(alone) if d]
 
 
 def _geomean(xs: Sequence[float]) -> float:
@@ -266,7 +284,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             f"{h['engine_requests']} | {b['prompt_tokens'] - b['cached_tokens']:,} → "
             f"{h['prompt_tokens'] - h['cached_tokens']:,} | {h['tool_issued']} → "
             f"{h['tool_executed']} | {h['engine_busy_s']:.1f} | {h['plan_s']:.2f} | "
-            f"{r['equal']}/{h['n']} | {_steps(b)} → {_steps(h)} → {_steps(o)} | "
+            f"{_equal(r)} | {_steps(b)} → {_steps(h)} → {_steps(o)} | "
             f"{h.get('step_s', 0):.1f} / {o.get('step_s', 0):.1f} | "
             f"{o['detail'].split('; ')[-1]} |"
         )
@@ -289,6 +307,19 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _equal(r: dict[str, Any]) -> str:
+    """Instances equal; for the differing ones, how many took output from a call that the
+    oracle's replay answered differently, and how many still differ re-run alone."""
+    text = f"{r['equal']}/{r['halo']['n']}"
+    if not r.get("differing"):
+        return text
+    return (
+        f"{text} ({len(r['fed_by_variant_call'])} of {len(r['differing'])} fed by a "
+        f"batch-variant call; re-run alone {len(r['rechecked_alone']) - len(r['differ_alone'])}"
+        f"/{len(r['rechecked_alone'])} equal)"
+    )
 
 
 def _steps(m: dict[str, Any]) -> str:
@@ -437,11 +468,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
                 halo, report = run_halo(session, graph, inputs, name)
                 log.info("  halo: %.1f s", halo.wall_s)
-                oracle = run_oracle(session, report, name)
+                oracle, variant = run_oracle(session, report, name)
                 log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
                 diff = mismatches(halo.results, best.results)
-                for line in diff[:3]:
+                for line in list(diff.values())[:3]:
                     log.warning("  output differs: %s", line[:300])
+                differing = sorted(diff)
+                recheck = differing[:RECHECK_ALONE]
+                still = differ_alone(
+                    list(servers.values()), session, graph, [inputs[i] for i in recheck], name
+                )
                 rows[name] = {
                     "workload": name,
                     "title": wl.TITLE,
@@ -453,7 +489,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "speedup": best.wall_s / halo.wall_s,
                     "oracle_fraction": oracle.wall_s / halo.wall_s,
                     "equal": len(inputs) - len(diff),
-                    "differences": [line[:2000] for line in diff],
+                    "differences": [line[:2000] for line in diff.values()],
+                    "differing": differing,
+                    "fed_by_variant_call": [i for i in differing if i in set(variant)],
+                    "rechecked_alone": recheck,
+                    "differ_alone": [recheck[j] for j in still],
                     "elapsed_s": time.perf_counter() - t_row,
                 }
                 (out / "rows").mkdir(parents=True, exist_ok=True)

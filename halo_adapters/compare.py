@@ -75,13 +75,13 @@ def first_difference(got: Any, expected: Any, path: str = "") -> str | None:
     return None if got == expected else f"{path}: {got!r} != {expected!r}"
 
 
-def mismatches(got: Sequence[Any], expected: Sequence[Any]) -> list[str]:
-    """One line per instance whose outputs differ after :func:`comparable` (``instance i[path]:
-    got != expected``); empty when the runs agree. Lengths must agree."""
+def mismatches(got: Sequence[Any], expected: Sequence[Any]) -> dict[int, str]:
+    """Index → one line (``instance i[path]: got != expected``) for every instance whose outputs
+    differ after :func:`comparable`; empty when the runs agree. Lengths must agree."""
     if len(got) != len(expected):
         raise ValueError(f"runs have {len(got)} and {len(expected)} outputs")
-    return [
-        f"instance {i}{d}"
+    return {
+        i: f"instance {i}{d}"
         for i, (g, e) in enumerate(zip(got, expected, strict=True))
         if (d := first_difference(comparable(g), comparable(e)))
-    ]
+    }

@@ -7,9 +7,10 @@ instances — after warming each distinct shared prefix with one request first. 
 what the engines alone need for the run's LLM work in dependency order: a bound no schedule of
 the same calls can beat by much.
 
-The replay also counts calls whose output tokens differ from the recorded run's: the same
+The replay also names the calls whose output tokens differ from the recorded run's: the same
 prompts on the same engine in other batches, i.e. the engine's own batch variance under greedy
-decoding (vLLM's CPU kernels are not batch-invariant).
+decoding (vLLM's CPU kernels are not batch-invariant). ``RunReport.consumers`` turns them into
+the instances whose outputs they fed.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from halo_core.graph import CallRecord
 
 @dataclass
 class OracleReport:
-    """What the replay took: total and per-stage wall time, engine counter deltas, and how
-    many replayed calls returned other output tokens than the recorded run (``changed``)."""
+    """What the replay took: total and per-stage wall time, engine counter deltas, and the ids
+    of the replayed calls that returned other output tokens than the recorded run (``changed``)."""
 
     wall_s: float
     stage_s: list[float] = field(default_factory=list)
     calls: int = 0
-    changed: int = 0
+    changed: list[int] = field(default_factory=list)
     engine: dict[str, EngineCounters] = field(default_factory=dict)
 
 
@@ -67,7 +68,8 @@ class _Batch:
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
-        self.started = self.done = self.changed = 0
+        self.started = self.done = 0
+        self.changed: list[int] = []
         self.errors: list[BaseException] = []
 
     def submit(self, engine: Engine, rid: str, rec: CallRecord) -> None:
@@ -84,7 +86,7 @@ class _Batch:
                 if isinstance(result, BaseException):
                     self.errors.append(result)
                 elif rec.output_ids is not None and list(result.token_ids) != rec.output_ids:
-                    self.changed += 1
+                    self.changed.append(rec.call_id)
                 self._cv.notify_all()
 
         engine.submit(EngineRequest(rid, list(ids), params), first, finished)
@@ -132,7 +134,7 @@ def replay(
         if batch.errors:
             raise HaloError(f"oracle stage {stage} failed: {batch.errors[0]}")
         report.stage_s.append(time.perf_counter() - ts)
-        report.changed += batch.changed
+        report.changed += sorted(batch.changed)
     report.wall_s = time.perf_counter() - t0
     report.engine = {k: e.counters() - before[k] for k, e in engines.items()}
     return report

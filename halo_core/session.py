@@ -53,7 +53,8 @@ def enter_instance(inst: InstanceRef | None) -> None:
 class RunReport:
     """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception;
     ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas;
-    ``plan_s`` the time spent planning epochs (optimizer passes and dispatch)."""
+    ``plan_s`` the time spent planning epochs (optimizer passes and dispatch);
+    ``instance_uids[i]`` the uid that input i's records carry as their ``instance``."""
 
     results: list[Any]
     wall_s: float
@@ -61,6 +62,14 @@ class RunReport:
     engine: dict[str, EngineCounters] = field(default_factory=dict)
     records: list[CallRecord] = field(default_factory=list)
     plan_s: float = 0.0
+    instance_uids: list[int] = field(default_factory=list)
+
+    def consumers(self, call_ids: Iterable[int]) -> list[int]:
+        """Input indices of the instances that got these calls' outputs: each call's own
+        instance and every instance whose identical call was merged into it."""
+        wanted = set(call_ids)
+        uids = {r.instance for r in self.records if r.call_id in wanted or r.merged_into in wanted}
+        return [i for i, uid in enumerate(self.instance_uids) if uid in uids]
 
     @property
     def failed(self) -> int:
@@ -373,7 +382,7 @@ class Session:
             for f in concurrent.futures.as_completed(futs):
                 results[futs[f]] = f.result()
                 bar.update()
-        return self._report(results, t0, before, since)
+        return self._report(results, refs, t0, before, since)
 
     async def arun(
         self,
@@ -405,7 +414,7 @@ class Session:
             for t in tasks:
                 t.add_done_callback(lambda _: bar.update())
             results = list(await asyncio.gather(*tasks))
-        return self._report(results, t0, before, since)
+        return self._report(results, refs, t0, before, since)
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], **kw: Any) -> list[Any]:
         """:meth:`run`'s results in input order (a failed instance's exception as its result)."""
@@ -427,6 +436,7 @@ class Session:
     def _report(
         self,
         results: list[Any],
+        refs: list[InstanceRef],
         t0: float,
         before: tuple[dict[str, EngineCounters], float],
         since: int,
@@ -437,7 +447,9 @@ class Session:
         delta = {k: after[k] - counters[k] for k in after}
         records = [r for r in self.graph if r.call_id >= since]
         summary = self.graph.summary(since)
-        return RunReport(results, wall, summary, delta, records, self._processor.plan_s - plan_s)
+        plan_s = self._processor.plan_s - plan_s
+        uids = [r.uid for r in refs]
+        return RunReport(results, wall, summary, delta, records, plan_s, uids)
 
 
 #: Threads of the default executor Halo gave each event loop (see :meth:`Session.arun`).

@@ -55,7 +55,9 @@ def chat_model(url: str, max_tokens: int) -> Any:
 def assert_same(got: list[Any], expected: list[Any]) -> None:
     """Results under Halo (``got``) equal the reference, instance by instance."""
     diffs = mismatches(got, expected)
-    assert not diffs, f"{len(diffs)} of {len(got)} instances differ:\n" + "\n".join(diffs[:5])
+    assert not diffs, f"{len(diffs)} of {len(got)} instances differ:\n" + "\n".join(
+        list(diffs.values())[:5]
+    )
 
 
 # ---- without Halo: the reference runs against the vLLM server ------------------------------------
