@@ -168,15 +168,14 @@ def run_halo(
     graph: Any,
     inputs: list[Any],
     name: str,
-    models: Mapping[str, str] | None = None,
+    models: Mapping[str, str],
 ) -> tuple[Measured, Any]:
     """The same graph under Halo (requests recorded for the oracle), from cold caches;
-    ``models`` maps the graph's model names to engines (default: each role to its own)."""
+    ``models`` maps the graph's model names to the session's engines."""
     import halo_adapters.langgraph as halo_lg
     from halo_core.graph import busy_s
 
     session.reset()
-    models = models or {r: r for r in ROLES}
     with session.recording_requests():
         report = asyncio.run(halo_lg.abatch(graph, inputs, session=session, models=models))
     s = report.summary
@@ -238,7 +237,12 @@ def run_oracle(session: Any, report: Any, name: str) -> tuple[Measured, list[int
 
 
 def differ_alone(
-    servers: Sequence[Any], session: Any, graph: Any, inputs: list[Any], name: str
+    servers: Sequence[Any],
+    session: Any,
+    graph: Any,
+    inputs: list[Any],
+    name: str,
+    models: Mapping[str, str],
 ) -> list[int]:
     """Which of ``inputs`` still differ, Halo vs baseline, when each runs alone (no other
     instance in the engines' batches) — their positions in ``inputs``."""
@@ -247,7 +251,7 @@ def differ_alone(
     alone = []
     for x in inputs:
         base = run_baseline(servers, graph, [x], 1, name).results
-        halo = run_halo(session, graph, [x], name)[0].results
+        halo = run_halo(session, graph, [x], name, models)[0].results
         alone.append(bool(mismatches(halo, base)))
     return [i for i, d in enumerate(alone) if d]
 
@@ -420,9 +424,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
         d: VLLMServer(d, served_name=roles, max_model_len=args.max_model_len, compact_json=True)
         for d, roles in by_dir.items()
     }
+    served = list(servers.values())
+    # one in-process engine per distinct model, as one server per distinct model
+    models = {r: by_dir[dirs[r]][0] for r in ROLES}
     engines = {
-        r: EngineConfig(
-            model=dirs[r],
+        roles[0]: EngineConfig(
+            model=d,
             max_model_len=args.max_model_len,
             tool_call_parser=DEFAULT_TOOL_PARSER,
             compact_json=True,
@@ -430,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             # flip greedy near-ties (measured: W2 at N=1,024, 4 instances differed with eager)
             enforce_eager=False,
         )
-        for r in ROLES
+        for d, roles in by_dir.items()
     }
     meta = {
         "date": today,
@@ -462,11 +469,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 inputs = wl.make_inputs(args.n)
                 log.info("%s %s: N=%d", name, wl.TITLE, len(inputs))
                 warm = inputs[:4]  # first-use costs (grammar compilation, ...) off the clock
-                run_baseline(list(servers.values()), graph, warm, 4, name)
-                run_halo(session, graph, warm, name)
-                base = sweep_baseline(list(servers.values()), graph, inputs, args.concurrency, name)
+                run_baseline(served, graph, warm, 4, name)
+                run_halo(session, graph, warm, name, models)
+                base = sweep_baseline(served, graph, inputs, args.concurrency, name)
                 best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
-                halo, report = run_halo(session, graph, inputs, name)
+                halo, report = run_halo(session, graph, inputs, name, models)
                 log.info("  halo: %.1f s", halo.wall_s)
                 oracle, variant = run_oracle(session, report, name)
                 log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
@@ -475,9 +482,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     log.warning("  output differs: %s", line[:300])
                 differing = sorted(diff)
                 recheck = differing[:RECHECK_ALONE]
-                still = differ_alone(
-                    list(servers.values()), session, graph, [inputs[i] for i in recheck], name
-                )
+                again = [inputs[i] for i in recheck]
+                still = differ_alone(served, session, graph, again, name, models)
                 rows[name] = {
                     "workload": name,
                     "title": wl.TITLE,
