@@ -236,24 +236,32 @@ def run_oracle(session: Any, report: Any, name: str) -> tuple[Measured, list[int
     ), report.consumers(o.changed)
 
 
-def differ_alone(
+def recheck_alone(
     servers: Sequence[Any],
     session: Any,
     graph: Any,
     inputs: list[Any],
+    batch: tuple[list[Any], list[Any]],
     name: str,
     models: Mapping[str, str],
-) -> list[int]:
-    """Which of ``inputs`` still differ, Halo vs baseline, when each runs alone (no other
-    instance in the engines' batches) — their positions in ``inputs``."""
+) -> list[dict[str, bool]]:
+    """Re-run each of ``inputs`` alone in both systems (no other instance in the engines'
+    batches). Per input: whether Halo and the baseline then agree, and whether each system's
+    batch output (``batch`` = Halo's, the baseline's results for ``inputs``) is its lone one."""
     from halo_adapters.compare import mismatches
 
-    alone = []
-    for x in inputs:
+    out = []
+    for x, in_halo, in_base in zip(inputs, *batch, strict=True):
         base = run_baseline(servers, graph, [x], 1, name).results
         halo = run_halo(session, graph, [x], name, models)[0].results
-        alone.append(bool(mismatches(halo, base)))
-    return [i for i, d in enumerate(alone) if d]
+        out.append(
+            {
+                "equal_alone": not mismatches(halo, base),
+                "halo_batch_as_alone": not mismatches([in_halo], halo),
+                "baseline_batch_as_alone": not mismatches([in_base], base),
+            }
+        )
+    return out
 
 
 def _geomean(xs: Sequence[float]) -> float:
@@ -315,14 +323,21 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
 
 def _equal(r: dict[str, Any]) -> str:
     """Instances equal; for the differing ones, how many took output from a call that the
-    oracle's replay answered differently, and how many still differ re-run alone."""
+    oracle's replay answered differently, how many agree when re-run alone, and in how many
+    each system's batch output is not what it returns alone."""
     text = f"{r['equal']}/{r['halo']['n']}"
     if not r.get("differing"):
         return text
+    alone = r["rechecked_alone"]
+
+    def count(key: str, want: bool) -> int:
+        return sum(a[key] == want for a in alone)
+
     return (
         f"{text} ({len(r['fed_by_variant_call'])} of {len(r['differing'])} fed by a "
-        f"batch-variant call; re-run alone {len(r['rechecked_alone']) - len(r['differ_alone'])}"
-        f"/{len(r['rechecked_alone'])} equal)"
+        f"batch-variant call; re-run alone {count('equal_alone', True)}/{len(alone)} equal; "
+        f"batch output not the lone one: Halo {count('halo_batch_as_alone', False)}, "
+        f"baseline {count('baseline_batch_as_alone', False)})"
     )
 
 
@@ -483,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 differing = sorted(diff)
                 recheck = differing[:RECHECK_ALONE]
                 again = [inputs[i] for i in recheck]
-                still = differ_alone(served, session, graph, again, name, models)
+                pairs = ([halo.results[i] for i in recheck], [best.results[i] for i in recheck])
+                alone = recheck_alone(served, session, graph, again, pairs, name, models)
                 rows[name] = {
                     "workload": name,
                     "title": wl.TITLE,
@@ -497,9 +513,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "equal": len(inputs) - len(diff),
                     "differences": [line[:2000] for line in diff.values()],
                     "differing": differing,
-                    "fed_by_variant_call": [i for i in differing if i in set(variant)],
-                    "rechecked_alone": recheck,
-                    "differ_alone": [recheck[j] for j in still],
+                    "fed_by_variant_call": sorted(set(differing) & set(variant)),
+                    "rechecked_alone": [
+                        {"instance": i, **a} for i, a in zip(recheck, alone, strict=True)
+                    ],
                     "elapsed_s": time.perf_counter() - t_row,
                 }
                 (out / "rows").mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def test_quick_benchmark_runs_all_workloads_with_equal_outputs(tmp_path: Path) -
             assert r[system]["n"] == 64 and r[system]["wall_s"] > 0, (name, system)
         assert r["baseline"]["failed"] == r["halo"]["failed"] == 0, name
         assert r["equal"] == 64, name  # Halo's output equals the baseline's for every instance
-        assert r["differing"] == r["rechecked_alone"] == r["differ_alone"] == [], name
+        assert r["differing"] == r["rechecked_alone"] == [], name
         assert r["halo"]["llm_issued"] > 0 and r["oracle"]["engine_requests"] > 0, name
         for system in ("baseline", "halo", "oracle"):  # each engine's own step counter
             assert r[system]["engine_steps"] > 0, (name, system)
