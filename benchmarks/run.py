@@ -241,24 +241,26 @@ def recheck_alone(
     session: Any,
     graph: Any,
     inputs: list[Any],
-    batch: tuple[list[Any], list[Any]],
-    name: str,
+    indices: Sequence[int],
+    batch: tuple[Measured, Measured],
     models: Mapping[str, str],
-) -> list[dict[str, bool]]:
-    """Re-run each of ``inputs`` alone in both systems (no other instance in the engines'
-    batches). Per input: whether Halo and the baseline then agree, and whether each system's
-    batch output (``batch`` = Halo's, the baseline's results for ``inputs``) is its lone one."""
+) -> list[dict[str, Any]]:
+    """Re-run ``inputs[i]`` for each of ``indices`` alone in both systems (no other instance in
+    the engines' batches). Per instance: whether Halo and the baseline then agree, and whether
+    each system's output in ``batch`` (Halo's run, the baseline's) is the one it returns alone."""
     from halo_adapters.compare import mismatches
 
+    halo_batch, base_batch = batch
     out = []
-    for x, in_halo, in_base in zip(inputs, *batch, strict=True):
-        base = run_baseline(servers, graph, [x], 1, name).results
-        halo = run_halo(session, graph, [x], name, models)[0].results
+    for i in indices:
+        base = run_baseline(servers, graph, [inputs[i]], 1, base_batch.workload).results
+        halo = run_halo(session, graph, [inputs[i]], halo_batch.workload, models)[0].results
         out.append(
             {
+                "instance": i,
                 "equal_alone": not mismatches(halo, base),
-                "halo_batch_as_alone": not mismatches([in_halo], halo),
-                "baseline_batch_as_alone": not mismatches([in_base], base),
+                "halo_batch_as_alone": not mismatches(halo_batch.results[i : i + 1], halo),
+                "baseline_batch_as_alone": not mismatches(base_batch.results[i : i + 1], base),
             }
         )
     return out
@@ -497,9 +499,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     log.warning("  output differs: %s", line[:300])
                 differing = sorted(diff)
                 recheck = differing[:RECHECK_ALONE]
-                again = [inputs[i] for i in recheck]
-                pairs = ([halo.results[i] for i in recheck], [best.results[i] for i in recheck])
-                alone = recheck_alone(served, session, graph, again, pairs, name, models)
+                alone = recheck_alone(served, session, graph, inputs, recheck, (halo, best), models)
                 rows[name] = {
                     "workload": name,
                     "title": wl.TITLE,
@@ -514,9 +514,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "differences": [line[:2000] for line in diff.values()],
                     "differing": differing,
                     "fed_by_variant_call": sorted(set(differing) & set(variant)),
-                    "rechecked_alone": [
-                        {"instance": i, **a} for i, a in zip(recheck, alone, strict=True)
-                    ],
+                    "rechecked_alone": alone,
                     "elapsed_s": time.perf_counter() - t_row,
                 }
                 (out / "rows").mkdir(parents=True, exist_ok=True)
