@@ -1,11 +1,12 @@
 """Halo vs. direct dispatch on the product-review-analyst workflow, on one shared engine.
 
-For each batch size N, the same workflow (``examples/review_analyst.py``) runs twice in this one
+For each batch size N, the same workflow (``halo_core/demo.py``) runs twice in this one
 process, on the same vLLM engine, all N instances concurrently:
 
-* **baseline**: ``with session.passes(PassConfig.direct())`` — every call goes to the engine the
-  moment it is made (vLLM still batches what arrives together and keeps its own prefix cache);
-* **halo**: the default passes — calls deferred into epochs, identical calls deduplicated, shared
+* **baseline**: ``with session.optimizing(OptimizerConfig.direct())`` — every call goes to the
+  engine the moment it is made (vLLM still batches what arrives together and keeps its own
+  prefix cache);
+* **halo**: the default optimizer — calls deferred into epochs, identical calls deduplicated, shared
   prefixes prefilled once by a leader before its followers.
 
 ``session.reset()`` runs before each measured run, so neither inherits the other's dedup memo or
@@ -22,10 +23,9 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from halo_core.cli import load_demo
+from halo_core import demo
 
 
 @dataclass
@@ -50,15 +50,15 @@ class Row:
         return self.prompt_tokens - self.cache_hits
 
 
-def measure(session: Any, demo: ModuleType, n: int, mode: str, order: str, max_tokens: int) -> Row:
+def measure(session: Any, n: int, mode: str, order: str, max_tokens: int) -> Row:
     """Run the workflow over ``n`` reviews in ``mode`` ('baseline' or 'halo') from a clean cache."""
-    from halo_core import PassConfig
+    from halo_core import OptimizerConfig
 
     inputs = demo.make_inputs(n)
     workflow = demo.make_workflow(session, max_tokens=max_tokens)
     session.reset()
     if mode == "baseline":
-        with session.passes(PassConfig.direct()):
+        with session.optimizing(OptimizerConfig.direct()):
             report = session.run(workflow, inputs, progress=False)
     else:
         report = session.run(workflow, inputs, progress=False)
@@ -138,10 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from halo_core import EngineConfig, PassConfig, Session, SessionConfig
+    from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
     from halo_core.models import resolve_model
 
-    demo = load_demo()
     max_tokens = args.max_tokens or demo.DEFAULT_MAX_TOKENS
     engine = EngineConfig(
         model=resolve_model(args.model),
@@ -152,15 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     with Session(SessionConfig(engines={"default": engine})) as session:
         print(f"engine ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         # Warm-up (first steps of a fresh engine are slower), not measured.
-        with session.passes(PassConfig.direct()):
+        with session.optimizing(OptimizerConfig.direct()):
             session.run(demo.make_workflow(session, max_tokens=max_tokens), demo.make_inputs(4))
         rows = []
         for n in args.n:
-            rows.append(measure(session, demo, n, "baseline", "baseline first", max_tokens))
-            rows.append(measure(session, demo, n, "halo", "baseline first", max_tokens))
+            rows.append(measure(session, n, "baseline", "baseline first", max_tokens))
+            rows.append(measure(session, n, "halo", "baseline first", max_tokens))
             if args.repeat:
-                rows.append(measure(session, demo, n, "halo", "halo first", max_tokens))
-                rows.append(measure(session, demo, n, "baseline", "halo first", max_tokens))
+                rows.append(measure(session, n, "halo", "halo first", max_tokens))
+                rows.append(measure(session, n, "baseline", "halo first", max_tokens))
     print_tables(args.model, rows)
     print(
         f"\nblock size {args.block_size or 'vLLM default'}, max_tokens {max_tokens} (steps 2-3), "

@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     example = _example(args.example)
     from examples._common import chat_model
-    from halo_adapters.compare import mismatches
+    from halo_adapters.testing import mismatches
     from halo_core import EngineConfig, Session, SessionConfig
     from halo_core.models import resolve_model
-    from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     model_dir = resolve_model(args.model)
     print(f"# {args.example} on {args.model} ({model_dir})", flush=True)

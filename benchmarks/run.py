@@ -10,7 +10,7 @@ Gamma-distributed latency. In one process run, on the same machine and the same 
 * **halo** — the same graph objects under ``halo_adapters.langgraph.abatch`` (one in-process
   engine per model);
 * **oracle** — the deduplicated LLM calls Halo executed, replayed stage by stage on the engines
-  with nothing else (``halo_core.oracle.replay``): the engine-only lower bound.
+  with nothing else (``benchmarks.oracle.replay``): the engine-only lower bound.
 
     python -m benchmarks.run --workloads all --n 1024            # the full run (hours on CPU)
     python -m benchmarks.run --quick                              # N=64, latency x0.02: minutes
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -38,6 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.oracle import Recording, replay
 
 ROLES = ("S", "M", "L")
 #: The three tiny random Llamas of clearly different sizes (hidden size, layers) for CPU runs.
@@ -81,7 +84,8 @@ class Measured:
 def model_dirs(spec: str) -> dict[str, str]:
     """Role → model dir: ``tiny`` (three tiny Llamas of different sizes), ``smollm2`` (every
     role on SmolLM2-135M-Instruct), or ``S=...,M=...,L=...`` (dirs or Hugging Face ids)."""
-    from halo_core.models import build_tiny_llama, default_cache_dir, resolve_model
+    from halo_core.models import default_cache_dir, resolve_model
+    from halo_core.testing.tiny_llama import build_tiny_llama
 
     if spec == "tiny":
         root = default_cache_dir() / "models"
@@ -169,14 +173,15 @@ def run_halo(
     inputs: list[Any],
     name: str,
     models: Mapping[str, str],
+    recording: Recording | None = None,
 ) -> tuple[Measured, Any]:
-    """The same graph under Halo (requests recorded for the oracle), from cold caches;
-    ``models`` maps the graph's model names to the session's engines."""
+    """The same graph under Halo, from cold caches; ``models`` maps the graph's model names to
+    the session's engines; ``recording`` (if given) keeps what the oracle replays."""
     import halo_adapters.langgraph as halo_lg
     from halo_core.graph import busy_s
 
     session.reset()
-    with session.recording_requests():
+    with session.observe(recording) if recording is not None else contextlib.nullcontext():
         report = asyncio.run(halo_lg.abatch(graph, inputs, session=session, models=models))
     s = report.summary
     engine_busy = busy_s(report.records, "llm")
@@ -214,12 +219,12 @@ def sweep_baseline(
     return runs
 
 
-def run_oracle(session: Any, report: Any, name: str) -> tuple[Measured, list[int]]:
+def run_oracle(
+    session: Any, report: Any, recording: Recording, name: str
+) -> tuple[Measured, list[int]]:
     """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage; also
     the instances fed by a call whose replay returned other tokens (the engine's batch variance)."""
-    from halo_core.oracle import replay
-
-    o = replay(session.engines, report.records)
+    o = replay(session.engines, report.records, recording)
     c = list(o.engine.values())
     return Measured(
         "oracle",
@@ -248,7 +253,7 @@ def recheck_alone(
     """Re-run ``inputs[i]`` for each of ``indices`` alone in both systems (no other instance in
     the engines' batches). Per instance: whether Halo and the baseline then agree, and whether
     each system's output in ``batch`` (Halo's run, the baseline's) is the one it returns alone."""
-    from halo_adapters.compare import mismatches
+    from halo_adapters.testing import mismatches
 
     halo_batch, base_batch = batch
     out = []
@@ -411,9 +416,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     from benchmarks.suite import data, tools, workloads
     from benchmarks.suite.http_service import HTTPService
-    from halo_adapters.compare import mismatches
+    from halo_adapters.testing import mismatches
     from halo_core import EngineConfig, Session, SessionConfig
-    from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     started = time.perf_counter()
     today = dt.date.today().isoformat()
@@ -490,9 +495,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 run_halo(session, graph, warm, name, models)
                 base = sweep_baseline(served, graph, inputs, args.concurrency, name)
                 best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
-                halo, report = run_halo(session, graph, inputs, name, models)
+                recording = Recording()
+                halo, report = run_halo(session, graph, inputs, name, models, recording)
                 log.info("  halo: %.1f s", halo.wall_s)
-                oracle, variant = run_oracle(session, report, name)
+                oracle, variant = run_oracle(session, report, recording, name)
                 log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
                 diff = mismatches(halo.results, best.results)
                 for line in list(diff.values())[:3]:

@@ -93,7 +93,7 @@ def run_example(
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         import halo_adapters.langgraph as halo
         from halo_core import Session
-        from halo_core.vllm_server import DEFAULT_TOOL_PARSER
+        from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER
 
         graph = build_graph(chat_model(args.served_model, UNUSED_URL, args.max_tokens))
         # tool_choice="required" / structured output are guided decoding with the same tool-call

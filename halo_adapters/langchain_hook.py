@@ -1,6 +1,7 @@
-"""Route LangChain chat-model and tool calls through a Halo session while a binding is active.
+"""Route LangChain chat-model and tool calls through the active Halo binding.
 
-The hook points (class-level, installed at import, inert outside a binding):
+Bind with :func:`halo_adapters.bind`; the hook points (class-level, installed at import and on
+entering a binding, inert outside one):
 
 * ``BaseChatModel._generate_with_cache`` / ``_agenerate_with_cache``: ``generate()`` opens the
   callback run (``on_chat_model_start``) before it calls them and closes it (``on_llm_end`` /
@@ -18,6 +19,10 @@ The hook points (class-level, installed at import, inert outside a binding):
   (``handle_tool_error``) and the ``ToolMessage`` formatting (with each caller's own
   ``tool_call_id``) stay in the caller, so merged pure calls still look like separate calls.
 
+A model the binding does not serve (``unmapped="passthrough"``) runs LangChain's own code for
+each of these paths, wrapped in ``Session.passthrough`` / ``apassthrough`` so the session's graph
+records the call (its streams are collected, then yielded; chat models it calls run unhooked).
+
 Requests and results are built by :mod:`halo_adapters.langchain_requests` (for ``ChatOpenAI``:
 its own request payload and result parsing, so tool calls and structured output come back as
 from ``vllm serve``). Known gaps: async-native tools (a ``coroutine`` or own ``_arun``) run
@@ -26,15 +31,13 @@ natively, not on Halo's pool; streaming is emulated with one chunk carrying the 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import copy
 import functools
-import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import langchain_core
 from langchain_core.caches import BaseCache
@@ -42,13 +45,11 @@ from langchain_core.globals import get_llm_cache
 from langchain_core.language_models._compat_bridge import chunks_to_events
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.load import dumps
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-)
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
+from halo_adapters.binding import Binding, active, in_context
 from halo_adapters.langchain_requests import (
     as_chunk,
     build_request,
@@ -57,103 +58,24 @@ from halo_adapters.langchain_requests import (
     model_id,
     one_chunk,
 )
-from halo_core.calls import ChatResult as HaloChatResult
-from halo_core.errors import ConfigError, HaloError, ToolCallError
+from halo_core import ChatResult as HaloChatResult
+from halo_core import ToolCallError
 
-log = logging.getLogger("halo.langchain")
+__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
 
-__all__ = [
-    "Binding",
-    "UnmappedModelError",
-    "active",
-    "bind",
-    "install",
-    "installed",
-    "pure",
-    "uninstall",
-]
+T = TypeVar("T")
 
 
-class UnmappedModelError(HaloError, LookupError):
-    """A chat model whose model id the binding's ``models`` mapping does not name."""
-
-
-# ---- the binding -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Binding:
-    """An active session plus how user model ids map to the session's engine keys.
-
-    ``models=None`` sends every model to the session's default engine.
-    """
-
-    session: Any  # halo_core.Session (duck-typed: chat / achat / tool / engines / config)
-    models: Mapping[str, str] | None = None
-
-    def engine_for(self, model_id: str | None) -> str | None:
-        """The engine key for a LangChain model id (``None``: the session's default)."""
-        if self.models is None:
-            return None
-        if model_id in self.models:
-            return self.models[model_id]
-        raise UnmappedModelError(
-            f"chat model {model_id!r} is not in the Halo binding's models mapping "
-            f"{sorted(self.models)}; add it, e.g. models={{{model_id!r}: "
-            f"{next(iter(self.models.values()), 'engine key')!r}}}"
-        )
-
-
-# Instance threads of Session.run do not inherit the caller's contextvars, so the binding is
-# process-wide (a stack, for nesting). The contextvar override exists for the import self-test.
-_stack: list[Binding] = []
-_stack_lock = threading.Lock()
-_override: contextvars.ContextVar[Binding | None] = contextvars.ContextVar(
-    "halo_lc_override", default=None
-)
 _in_tool_pool: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "halo_lc_in_tool_pool", default=False
 )
+#: inside a passed-through call: the model's own LangChain code runs unhooked
+_passing: contextvars.ContextVar[bool] = contextvars.ContextVar("halo_lc_passing", default=False)
 
 
-def active() -> Binding | None:
-    """The binding LangChain calls are routed through right now, if any."""
-    b = _override.get()
-    if b is not None:
-        return b
-    return _stack[-1] if _stack else None
-
-
-@contextlib.contextmanager
-def bind(session: Any, models: Mapping[str, str] | None = None) -> Iterator[Binding]:
-    """Route every LangChain chat-model and tool call through ``session`` inside the block.
-
-    ``models`` maps LangChain model ids (``ChatOpenAI(model=...)``) to the session's engine keys;
-    ``None`` sends every model to the default engine.
-    """
-    engines = getattr(session, "engines", None)
-    if models is not None:
-        models = dict(models)
-        if engines is not None:
-            bad = {k: v for k, v in models.items() if v not in engines}
-            if bad:
-                raise ConfigError(
-                    f"models maps to engine(s) this session does not serve: {bad}; "
-                    f"the session serves {sorted(engines)}"
-                )
-    install()
-    b = Binding(session, models)
-    with _stack_lock:
-        _stack.append(b)
-    try:
-        yield b
-    finally:
-        with _stack_lock:
-            # remove this binding (not blindly the top: bindings may close out of order)
-            for i in range(len(_stack) - 1, -1, -1):
-                if _stack[i] is b:
-                    del _stack[i]
-                    break
+def _binding() -> Binding | None:
+    """The active binding, unless a passed-through model's own code is running."""
+    return None if _passing.get() else active()
 
 
 def _wants_stream(model: BaseChatModel, async_api: bool, run_manager: Any, kw: Any) -> bool:
@@ -168,7 +90,7 @@ class _Cache:
 
     def __init__(self, model: BaseChatModel, messages: list[BaseMessage], stop: Any, kw: Any):
         self.model = model
-        self.cache = model.cache if isinstance(model.cache, BaseCache) else get_llm_cache()
+        self.cache: Any = model.cache if isinstance(model.cache, BaseCache) else get_llm_cache()
         self.on = model.cache is not False and self.cache is not None
         if model.cache is not False and model.cache is not None and self.cache is None:
             raise ValueError("Asked to cache, but no cache found at `langchain.cache`.")
@@ -183,7 +105,7 @@ class _Cache:
     def lookup(self) -> ChatResult | None:
         if not self.on:
             return None
-        hit = self.cache.lookup(self.prompt, self.llm_string)  # type: ignore[union-attr]
+        hit = self.cache.lookup(self.prompt, self.llm_string)
         if isinstance(hit, list):
             return ChatResult(generations=self.model._convert_cached_generations(hit))
         return None
@@ -191,18 +113,18 @@ class _Cache:
     async def alookup(self) -> ChatResult | None:
         if not self.on:
             return None
-        hit = await self.cache.alookup(self.prompt, self.llm_string)  # type: ignore[union-attr]
+        hit = await self.cache.alookup(self.prompt, self.llm_string)
         if isinstance(hit, list):
             return ChatResult(generations=self.model._convert_cached_generations(hit))
         return None
 
     def update(self, result: ChatResult) -> None:
         if self.on:
-            self.cache.update(self.prompt, self.llm_string, result.generations)  # type: ignore
+            self.cache.update(self.prompt, self.llm_string, result.generations)
 
     async def aupdate(self, result: ChatResult) -> None:
         if self.on:
-            await self.cache.aupdate(self.prompt, self.llm_string, result.generations)  # type: ignore
+            await self.cache.aupdate(self.prompt, self.llm_string, result.generations)
 
 
 # ---- the chat-model hooks --------------------------------------------------------------------
@@ -220,17 +142,45 @@ def _wants_protocol_stream(
         return False
 
 
+def _passthrough(b: Binding, model: BaseChatModel, node: str | None, fn: Callable[[], T]) -> T:
+    """``fn()`` (LangChain's own code for a model Halo does not serve), recorded by the session."""
+    token = _passing.set(True)
+    try:
+        label = model_id(model) or type(model).__name__
+        return b.session.passthrough(fn, model=label, node=node)
+    finally:
+        _passing.reset(token)
+
+
+async def _apassthrough(
+    b: Binding, model: BaseChatModel, node: str | None, afn: Callable[[], Awaitable[T]]
+) -> T:
+    """Async :func:`_passthrough`."""
+    token = _passing.set(True)
+    try:
+        label = model_id(model) or type(model).__name__
+        return await b.session.apassthrough(afn, model=label, node=node)
+    finally:
+        _passing.reset(token)
+
+
+async def _alist(it: AsyncIterator[T]) -> list[T]:
+    return [x async for x in it]
+
+
 def _halo_chat(
     b: Binding, model: BaseChatModel, messages: list[BaseMessage], stop: Any, rm: Any, kw: Any
 ) -> ChatResult:
-    req = build_request(b.engine_for(model_id(model)), model, messages, stop, rm, kw)
+    engine = b.engine_for(model_id(model), type(model).__name__)
+    req = build_request(engine, model, messages, stop, rm, kw)
     return build_result(model, req, b.session.chat(req.messages, **req.send_kwargs()), rm)
 
 
 async def _ahalo_chat(
     b: Binding, model: BaseChatModel, messages: list[BaseMessage], stop: Any, rm: Any, kw: Any
 ) -> ChatResult:
-    req = build_request(b.engine_for(model_id(model)), model, messages, stop, rm, kw)
+    engine = b.engine_for(model_id(model), type(model).__name__)
+    req = build_request(engine, model, messages, stop, rm, kw)
     return build_result(model, req, await b.session.achat(req.messages, **req.send_kwargs()), rm)
 
 
@@ -241,11 +191,17 @@ def _generate_with_cache(
     run_manager: Any = None,
     **kwargs: Any,
 ) -> ChatResult:
-    b = active()
+    b = _binding()
+
+    def own() -> ChatResult:
+        return _originals["gen"](self, messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    if b is not None and not b.serves(model_id(self)):
+        return _passthrough(b, self, graph_node(run_manager), own)
     if b is None or _wants_protocol_stream(self, False, run_manager, kwargs):
         # unbound, or v2 event streaming: LangChain's own path (its events come from the hooked
         # _iter_v2_events below, so the answer still comes from Halo)
-        return _originals["gen"](self, messages, stop=stop, run_manager=run_manager, **kwargs)
+        return own()
     cache = _Cache(self, messages, stop, kwargs)
     hit = cache.lookup()
     if hit is not None:
@@ -265,11 +221,17 @@ async def _agenerate_with_cache(
     run_manager: Any = None,
     **kwargs: Any,
 ) -> ChatResult:
-    b = active()
-    if b is None or _wants_protocol_stream(self, True, run_manager, kwargs):
+    b = _binding()
+
+    async def own() -> ChatResult:
         return await _originals["agen"](
             self, messages, stop=stop, run_manager=run_manager, **kwargs
         )
+
+    if b is not None and not b.serves(model_id(self)):
+        return await _apassthrough(b, self, graph_node(run_manager), own)
+    if b is None or _wants_protocol_stream(self, True, run_manager, kwargs):
+        return await own()
     cache = _Cache(self, messages, stop, kwargs)
     hit = await cache.alookup()
     if hit is not None:
@@ -293,11 +255,18 @@ def _iter_v2_events(
 ) -> Iterator[Any]:
     """The v2 event path (``stream_events(version="v3")``, v2 handlers): events of Halo's answer,
     dispatched as LangChain's ``_stream`` bridge would dispatch them."""
-    b = active()
-    if b is None:
-        yield from _originals["v2"](
+    b = _binding()
+
+    def own() -> Iterator[Any]:
+        return _originals["v2"](
             self, messages, run_manager=run_manager, stream=stream, stop=stop, **kwargs
         )
+
+    if b is None:
+        yield from own()
+        return
+    if not b.serves(model_id(self)):
+        yield from _passthrough(b, self, graph_node(run_manager), lambda: list(own()))
         return
     chunk = one_chunk(_halo_chat(b, self, messages, stop, run_manager, kwargs))
     for event in chunks_to_events(
@@ -318,11 +287,19 @@ async def _aiter_v2_events(
     **kwargs: Any,
 ) -> AsyncIterator[Any]:
     """Async :func:`_iter_v2_events`."""
-    b = active()
-    if b is None:
-        async for e in _originals["av2"](
+    b = _binding()
+
+    def own() -> AsyncIterator[Any]:
+        return _originals["av2"](
             self, messages, run_manager=run_manager, stream=stream, stop=stop, **kwargs
-        ):
+        )
+
+    if b is None:
+        async for e in own():
+            yield e
+        return
+    if not b.serves(model_id(self)):
+        for e in await _apassthrough(b, self, graph_node(run_manager), lambda: _alist(own())):
             yield e
         return
     chunk = one_chunk(await _ahalo_chat(b, self, messages, stop, run_manager, kwargs))
@@ -337,20 +314,35 @@ async def _aiter_v2_events(
 def _stream(
     self: BaseChatModel, input: Any, config: Any = None, *, stop: Any = None, **kwargs: Any
 ) -> Iterator[Any]:
-    if active() is None:
-        yield from _originals["stream"](self, input, config, stop=stop, **kwargs)
-        return
-    yield as_chunk(self.invoke(input, config=config, stop=stop, **kwargs))
+    b = _binding()
+
+    def own() -> Iterator[Any]:
+        return _originals["stream"](self, input, config, stop=stop, **kwargs)
+
+    if b is None:
+        yield from own()
+    elif not b.serves(model_id(self)):
+        yield from _passthrough(b, self, graph_node(None, config), lambda: list(own()))
+    else:
+        yield as_chunk(self.invoke(input, config=config, stop=stop, **kwargs))
 
 
 async def _astream(
     self: BaseChatModel, input: Any, config: Any = None, *, stop: Any = None, **kwargs: Any
 ) -> AsyncIterator[Any]:
-    if active() is None:
-        async for chunk in _originals["astream"](self, input, config, stop=stop, **kwargs):
+    b = _binding()
+
+    def own() -> AsyncIterator[Any]:
+        return _originals["astream"](self, input, config, stop=stop, **kwargs)
+
+    if b is None:
+        async for chunk in own():
             yield chunk
-        return
-    yield as_chunk(await self.ainvoke(input, config=config, stop=stop, **kwargs))
+    elif not b.serves(model_id(self)):
+        for chunk in await _apassthrough(b, self, graph_node(None, config), lambda: _alist(own())):
+            yield chunk
+    else:
+        yield as_chunk(await self.ainvoke(input, config=config, stop=stop, **kwargs))
 
 
 # ---- the tool hooks --------------------------------------------------------------------------
@@ -379,7 +371,7 @@ def pure(tool: BaseTool) -> BaseTool:
 
 
 def _is_pure(tool: BaseTool) -> bool:
-    return bool(tool.metadata) and tool.metadata.get("halo_pure") is True  # type: ignore[union-attr]
+    return (tool.metadata or {}).get("halo_pure") is True
 
 
 def _reraise_original(e: ToolCallError) -> BaseException:
@@ -480,7 +472,7 @@ async def _tool_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any)
 
 # ---- install / uninstall / self-test ---------------------------------------------------------
 
-_PATCHES = {
+_PATCHES: dict[str, tuple[type, str, Callable[..., Any]]] = {
     "gen": (BaseChatModel, "_generate_with_cache", _generate_with_cache),
     "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
     "stream": (BaseChatModel, "stream", _stream),
@@ -516,11 +508,11 @@ def uninstall() -> None:
             if key in _originals:
                 setattr(cls, name, _originals.pop(key))
         with _wrap_lock:
-            for cls, own in _wrapped_runs.items():
+            for tool_cls, own in _wrapped_runs.items():
                 if own is None:
-                    delattr(cls, "_run")
+                    delattr(tool_cls, "_run")
                 else:
-                    cls._run = own  # type: ignore[attr-defined]
+                    tool_cls._run = own  # type: ignore[attr-defined]
             _wrapped_runs.clear()
 
 
@@ -552,7 +544,13 @@ def self_test() -> None:
         def _llm_type(self) -> str:
             return "halo-probe"
 
-        def _generate(self, messages: Any, stop: Any = None, **kw: Any) -> ChatResult:
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: Any = None,
+            **kw: Any,
+        ) -> ChatResult:
             return ChatResult(generations=[ChatGeneration(message=AIMessage("not hooked"))])
 
     from langchain_core.tools import tool as make_tool
@@ -563,12 +561,9 @@ def self_test() -> None:
         return x
 
     probe = _ProbeSession()
-    token = _override.set(Binding(probe))
-    try:
+    with in_context(Binding(probe)):
         out = _ProbeModel().invoke("ping")
         tool_out = _halo_probe_tool.invoke({"x": "pong"})
-    finally:
-        _override.reset(token)
     ok = (
         out.content == "probe"
         and len(probe.calls) == 1

@@ -43,8 +43,8 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables.config import var_child_runnable_config
 
-from halo_core.calls import SAMPLING_KEYS
-from halo_core.calls import ChatResult as HaloChatResult
+from halo_core import SAMPLING_KEYS
+from halo_core import ChatResult as HaloChatResult
 
 #: Request fields with no effect on the answer (or that Halo sets itself); dropped silently.
 _IGNORED = frozenset(
@@ -207,7 +207,9 @@ def build_request(
     """The Halo chat call a LangChain ``_generate`` call stands for."""
     who = type(model).__name__
     if _is_openai(model):
-        payload = model._get_request_payload(messages, stop=stop, **kwargs)  # type: ignore[attr-defined]
+        payload = model._get_request_payload(  # type: ignore[attr-defined]
+            messages, stop=stop, **kwargs
+        )
         if "messages" not in payload:
             raise NotImplementedError(
                 f"{who} is set to use OpenAI's Responses API, which Halo does not serve; "
@@ -239,7 +241,7 @@ def build_request(
         params["stop"] = stop
     sampling, fields = _split(params, who, server_defaults=False)
     return HaloRequest(
-        messages=convert_to_openai_messages(messages),  # type: ignore[arg-type]
+        messages=convert_to_openai_messages(messages),
         engine=engine,
         model_id=model_id(model),
         node=graph_node(run_manager),
@@ -281,12 +283,13 @@ def _openai_result(model: BaseChatModel, req: HaloRequest, r: HaloChatResult) ->
 
     completion: Any = ChatCompletion.model_validate(_completion(req, r))
     if req.schema is not None:  # what the SDK's chat.completions.parse() does with the response
+        tools: Any = req.tools
         completion = parse_chat_completion(
             response_format=req.schema,
             chat_completion=completion,
-            input_tools=validate_input_tools(req.tools) if req.tools else validate_input_tools(),
+            input_tools=validate_input_tools(tools) if tools else validate_input_tools(),
         )
-    return model._create_chat_result(completion, {})  # type: ignore[attr-defined,no-any-return]
+    return model._create_chat_result(completion, {})  # type: ignore[attr-defined]
 
 
 def _generic_result(req: HaloRequest, r: HaloChatResult) -> ChatResult:
@@ -304,9 +307,9 @@ def _generic_result(req: HaloRequest, r: HaloChatResult) -> ChatResult:
             invalid.append(make_invalid_tool_call(raw, str(e)))
     msg = AIMessage(
         content=r.content or "",
-        tool_calls=tool_calls,  # type: ignore[arg-type]
+        tool_calls=tool_calls,
         invalid_tool_calls=invalid,
-        usage_metadata=usage,  # type: ignore[arg-type]
+        usage_metadata=usage,
     )
     llm_output = {
         "token_usage": {

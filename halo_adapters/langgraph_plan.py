@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from halo_core.graph import CallRecord, ConsolidatedGraph
-from halo_core.plan import END, START, Plan, PlanEdge, PlanNode
+from halo_core import END, START, CallRecord, ConsolidatedGraph, Plan, PlanEdge, PlanNode
 
 __all__ = ["explain", "plan_of", "structure"]
 

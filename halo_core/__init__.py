@@ -1,11 +1,11 @@
 """Halo core: defer, coalesce and optimize the LLM and tool calls of many workflow instances.
 
 Knows no agent framework; adapters in ``halo_adapters`` route framework calls into a
-:class:`Session`.
+:class:`Session`. ``__all__`` is the public surface: what users and adapters import.
 """
 
-from halo_core.calls import ChatResult
-from halo_core.config import EngineConfig, PassConfig, SessionConfig
+from halo_core.calls import SAMPLING_KEYS, ChatResult, InstanceRef
+from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.errors import (
     CallError,
     ConfigError,
@@ -14,11 +14,15 @@ from halo_core.errors import (
     MalformedCallError,
     ToolCallError,
 )
-from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
-from halo_core.plan import Operator, Plan, PlanEdge, PlanNode, Stats
+from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats
+from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
+from halo_core.runtime import current_instance, enter_instance
 from halo_core.session import RunReport, Session
 
 __all__ = [
+    "END",
+    "SAMPLING_KEYS",
+    "START",
     "CallError",
     "CallRecord",
     "ChatResult",
@@ -27,10 +31,11 @@ __all__ = [
     "EngineConfig",
     "GraphSummary",
     "HaloError",
+    "InstanceRef",
     "LLMCallError",
     "MalformedCallError",
     "Operator",
-    "PassConfig",
+    "OptimizerConfig",
     "Plan",
     "PlanEdge",
     "PlanNode",
@@ -39,4 +44,6 @@ __all__ = [
     "SessionConfig",
     "Stats",
     "ToolCallError",
+    "current_instance",
+    "enter_instance",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -118,6 +119,15 @@ def validate_sampling(sampling: dict[str, Any], default_max_tokens: int) -> dict
     if isinstance(out.get("stop"), str):
         out["stop"] = [out["stop"]]
     return out
+
+
+def independent_copy(value: Any) -> Any:
+    """A deep copy for one caller of a merged call (an un-copyable value, such as a handle or a
+    connection, is shared)."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
 
 
 def _digest(obj: Any) -> str:

@@ -1,7 +1,7 @@
 """The ``halo`` command line.
 
-``halo run`` runs the product-review-analyst demo (``examples/review_analyst.py`` of the Halo
-checkout) as one batch on an embedded model and prints what Halo did::
+``halo run`` runs the product-review-analyst demo (:mod:`halo_core.demo`) as one batch on an
+embedded model and prints what Halo did::
 
     halo run                         # SmolLM2-135M-Instruct, 64 reviews
     halo run --model tiny --n 16     # a tiny random model: a quick smoke test
@@ -10,73 +10,34 @@ checkout) as one batch on an embedded model and prints what Halo did::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
-import os
 import sys
-from pathlib import Path
-from types import ModuleType
 
-DEMO_RELPATH = Path("examples") / "review_analyst.py"
-
-
-def _demo_candidates() -> list[Path]:
-    """Where the demo may be: ``$HALO_DEMO``, the checkout this package runs from, the cwd."""
-    out = []
-    if os.environ.get("HALO_DEMO"):
-        out.append(Path(os.environ["HALO_DEMO"]).expanduser())
-    out.append(Path(__file__).resolve().parent.parent / DEMO_RELPATH)
-    out.append(Path.cwd() / DEMO_RELPATH)
-    return out
-
-
-def load_demo() -> ModuleType:
-    """Import ``examples/review_analyst.py`` by path; SystemExit with a clear message if absent."""
-    tried = _demo_candidates()
-    for path in tried:
-        if path.is_file():
-            spec = importlib.util.spec_from_file_location("halo_demo_review_analyst", path)
-            if spec is None or spec.loader is None:
-                continue
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses / pickling look modules up by name
-            spec.loader.exec_module(module)
-            return module
-    where = "\n  ".join(str(p) for p in tried)
-    raise SystemExit(
-        f"halo run: the demo program {DEMO_RELPATH} was not found. Looked in:\n  {where}\n"
-        "Run `halo run` from a Halo checkout (pip install -e .), or set HALO_DEMO to the path "
-        "of review_analyst.py."
-    )
-
-
-def _quiet_logs(verbose: bool) -> None:
-    """vLLM logs at WARNING unless --verbose or the user set VLLM_LOGGING_LEVEL (before import)."""
-    if verbose:
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
-    else:
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+from halo_core import demo
+from halo_core.config import EngineConfig, SessionConfig
+from halo_core.errors import ConfigError
+from halo_core.session import Session
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    _quiet_logs(args.verbose)
     if args.n < 1:
         raise SystemExit("halo run: --n must be at least 1")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise SystemExit("halo run: --max-tokens must be at least 1")
-    demo = load_demo()
     max_tokens = args.max_tokens if args.max_tokens is not None else demo.DEFAULT_MAX_TOKENS
-
-    from halo_core import Session
-    from halo_core.errors import ConfigError
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
     print(f"halo run: {args.n} product reviews on model {args.model!r}", flush=True)
     try:
-        session = Session(model=args.model)
+        session = Session(
+            SessionConfig(
+                engines={"default": EngineConfig(model=args.model)},
+                engine_log_level="info" if args.verbose else "error",
+            )
+        )
     except (ConfigError, RuntimeError) as e:
         print(f"halo run: could not start the engine: {e}", file=sys.stderr)
         return 1
@@ -109,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the product-review-analyst demo batch and print what Halo did",
         description=(
-            "Run examples/review_analyst.py's workflow (tool lookup, category, sentiment, main "
+            "Run the demo workflow of halo_core.demo (tool lookup, category, sentiment, main "
             "point, one-line summary per review) over a batch of reviews under Halo, then print "
             "calls requested vs executed, prompt tokens computed vs cached and wall time."
         ),
@@ -125,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--samples", type=int, default=3, help="sample results to print (default 3)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("-v", "--verbose", action="store_true", help="keep INFO logs")
+    run.add_argument("-v", "--verbose", action="store_true", help="show the engine's start-up log")
     run.set_defaults(func=_cmd_run)
     return parser
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from halo_core.logs import EngineLogLevel
+
 
 class EngineConfig(BaseModel):
     """One vLLM engine serving one model.
@@ -18,6 +20,11 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str
+    backend: str = Field(
+        "vllm",
+        description="engine backend, by name in halo_core.backends' registry: 'vllm' = stock "
+        "vLLM in this process",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_model_len: int = Field(2048, ge=16)
     kv_cache_gib: float = Field(
@@ -69,26 +76,42 @@ class EngineConfig(BaseModel):
         return v
 
 
-class PassConfig(BaseModel):
-    """Which optimizer passes run at each epoch.
+#: The optimizer rules Halo has (``halo_core.optimizer``), in their default order.
+RuleName = Literal["dedup", "memo", "prefix_groups", "order"]
+DEFAULT_RULES: tuple[RuleName, ...] = ("dedup", "memo", "prefix_groups", "order")
 
-    ``direct()`` turns every pass off: each call goes to the engine the moment it is made, which
-    is the baseline the benchmarks compare against.
+
+class OptimizerConfig(BaseModel):
+    """Which optimizer rules run, in which order, and whether calls are deferred into epochs.
+
+    ``rules``: ``dedup`` (identical calls of an epoch run once), ``memo`` (identical calls in
+    flight or finished serve later ones, pure tools included), ``prefix_groups`` (a cold shared
+    prompt prefix is prefilled once, by a leader), ``order`` (leaders first). ``direct()`` turns
+    everything off: each call goes to the engine the moment it is made, which is the baseline
+    the benchmarks compare against.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dedup: bool = True
+    rules: tuple[RuleName, ...] = DEFAULT_RULES
     merge_sampled: bool = Field(
-        False, description="also merge sampled calls (temperature > 0 and no seed)"
+        False, description="dedup / memo also merge sampled calls (temperature > 0 and no seed)"
     )
-    prefix_groups: bool = True
-    coalesce: bool = Field(True, description="defer calls into epochs instead of sending at once")
+    defer: bool = Field(
+        True, description="the scheduler defers calls into epochs instead of sending at once"
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"rules={list(v)} names a rule twice; list each at most once")
+        return v
 
     @classmethod
-    def direct(cls) -> PassConfig:
-        """No deferral, no dedup, no prefix grouping."""
-        return cls(dedup=False, prefix_groups=False, coalesce=False)
+    def direct(cls) -> OptimizerConfig:
+        """No deferral and no rules."""
+        return cls(rules=(), defer=False)
 
 
 class SessionConfig(BaseModel):
@@ -101,7 +124,7 @@ class SessionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     engines: dict[str, EngineConfig]
-    passes: PassConfig = PassConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
     epoch_window_s: float = Field(
         0.02, ge=0, description="longest a call waits for others before its epoch closes"
     )
@@ -110,6 +133,12 @@ class SessionConfig(BaseModel):
         256, ge=1, description="threads running tool bodies (I/O-bound tools wait in parallel)"
     )
     default_max_tokens: int = Field(256, ge=1)
+    engine_log_level: EngineLogLevel = Field(
+        "error",
+        description="what vLLM prints (process-wide, set when the session starts): 'error' keeps "
+        "its start-up warnings and INFO log quiet (torch / transformers warnings too); "
+        "'warning', 'info' or 'debug' bring them back",
+    )
 
     @model_validator(mode="after")
     def _has_engine(self) -> SessionConfig:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import Literal
 
 
 @dataclass
@@ -34,36 +34,113 @@ class CallRecord:
     dispatched_s: float | None = None
     finished_s: float | None = None
     error: str | None = None
-    #: what the engine ran for an LLM call (prompt token ids, engine params), kept only inside
-    #: ``Session.recording_requests()`` (for replay by :mod:`halo_core.oracle`)
-    request: Any = field(default=None, repr=False, compare=False)
-    #: the output token ids the engine returned, kept alongside ``request``
-    output_ids: list[int] | None = field(default=None, repr=False, compare=False)
+    #: served by the model's own client, not by Halo (a model the binding leaves alone)
+    passthrough: bool = False
 
     @property
     def executed(self) -> bool:
-        """True when this call ran on the engine / tool pool itself (not served by a merge)."""
-        return self.merged_into is None and self.dispatched_s is not None
+        """True when this call ran on Halo's engine / tool pool itself (not served by a merge,
+        not passed through to its own client)."""
+        return self.merged_into is None and self.dispatched_s is not None and not self.passthrough
+
+
+@dataclass
+class Stats:
+    """What a set of calls cost: requested / executed / merged / passed-through calls, errors,
+    and the tokens and busy time of the executed ones (a merged call costs nothing)."""
+
+    calls: int = 0
+    executed: int = 0
+    merged: int = 0
+    passthrough: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    busy_s: float = 0.0
+    instance_ids: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def instances(self) -> int:
+        """Distinct workflow instances that made these calls."""
+        return len(self.instance_ids)
+
+    @property
+    def computed_tokens(self) -> int:
+        """Prompt tokens the engine prefilled (not served from its prefix cache)."""
+        return self.prompt_tokens - self.cached_tokens
+
+    def add(self, r: CallRecord) -> None:
+        """Count one call record."""
+        self.calls += 1
+        self.merged += r.merged_into is not None
+        self.passthrough += r.passthrough
+        self.errors += r.error is not None
+        if r.instance is not None:
+            self.instance_ids.add(r.instance)
+        if r.executed:
+            self.executed += 1
+            self.prompt_tokens += r.prompt_tokens
+            self.cached_tokens += r.cached_tokens
+            self.output_tokens += r.output_tokens
+            if r.finished_s is not None and r.dispatched_s is not None:
+                self.busy_s += r.finished_s - r.dispatched_s
+
+    def __add__(self, other: Stats) -> Stats:
+        sums = {
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "instance_ids"
+        }
+        return Stats(**sums, instance_ids=self.instance_ids | other.instance_ids)
 
 
 @dataclass
 class GraphSummary:
-    """Totals over a consolidated graph."""
+    """Totals over a consolidated graph: its LLM calls, its tool calls, the epochs that ran them.
+    The flat names (``llm_calls``, ``prompt_tokens``, ...) read the two :class:`Stats`; tokens
+    are those of the LLM calls, errors those of both kinds."""
 
-    llm_calls: int = 0
-    llm_executed: int = 0
-    tool_calls: int = 0
-    tool_executed: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
+    llm: Stats = field(default_factory=Stats)
+    tool: Stats = field(default_factory=Stats)
     epochs: int = 0
-    errors: int = 0
+
+    @property
+    def llm_calls(self) -> int:
+        return self.llm.calls
+
+    @property
+    def llm_executed(self) -> int:
+        return self.llm.executed
+
+    @property
+    def tool_calls(self) -> int:
+        return self.tool.calls
+
+    @property
+    def tool_executed(self) -> int:
+        return self.tool.executed
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.llm.prompt_tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.llm.cached_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.llm.output_tokens
+
+    @property
+    def errors(self) -> int:
+        return self.llm.errors + self.tool.errors
 
     @property
     def computed_tokens(self) -> int:
         """Prompt tokens the engine actually prefilled (not served from its prefix cache)."""
-        return self.prompt_tokens - self.cached_tokens
+        return self.llm.computed_tokens
 
 
 @dataclass
@@ -108,20 +185,12 @@ class ConsolidatedGraph:
         for r in self:
             if r.call_id < since:
                 continue
-            if r.error:
-                s.errors += 1
             if r.kind == "tool":
-                s.tool_calls += 1
-                s.tool_executed += r.executed
+                s.tool.add(r)
                 continue
-            s.llm_calls += 1
+            s.llm.add(r)
             if r.epoch is not None:
                 epochs.add(r.epoch)
-            if r.executed:
-                s.llm_executed += 1
-                s.prompt_tokens += r.prompt_tokens
-                s.cached_tokens += r.cached_tokens
-                s.output_tokens += r.output_tokens
         s.epochs = len(epochs)
         return s
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import inspect
 import itertools
 import logging
@@ -17,7 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from halo_core.backends.base import Engine, EngineCounters
+from halo_core.backends import Engine, EngineCounters, make_engine
 from halo_core.calls import (
     ChatRequest,
     ChatResult,
@@ -27,33 +26,26 @@ from halo_core.calls import (
     validate_messages,
     validate_sampling,
 )
-from halo_core.config import EngineConfig, PassConfig, SessionConfig
+from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
 from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
-from halo_core.processor import Processor
-
-log = logging.getLogger("halo")
-
-_current: contextvars.ContextVar[InstanceRef | None] = contextvars.ContextVar(
-    "halo_instance", default=None
+from halo_core.logs import configure_engine_logs
+from halo_core.runtime import (
+    Observer,
+    Processor,
+    current_instance,
+    enter_instance,
+    leave_instance,
 )
 
-
-def current_instance() -> InstanceRef | None:
-    """The workflow instance the calling code runs as (``None`` outside ``Session.run``)."""
-    return _current.get()
-
-
-def enter_instance(inst: InstanceRef | None) -> None:
-    """Make ``inst`` the current instance of this context (adapters that copy contexts)."""
-    _current.set(inst)
+log = logging.getLogger("halo")
 
 
 @dataclass
 class RunReport:
     """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception;
     ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas;
-    ``plan_s`` the time spent planning epochs (optimizer passes and dispatch);
+    ``plan_s`` the time spent planning epochs (scheduling, optimizer rules, dispatch);
     ``instance_uids[i]`` the uid that input i's records carry as their ``instance``."""
 
     results: list[Any]
@@ -95,12 +87,6 @@ class RunReport:
         )
 
 
-def _make_engine(key: str, cfg: EngineConfig) -> Engine:
-    from halo_core.backends.vllm_inprocess import VLLMEngine
-
-    return VLLMEngine(cfg, key=key)
-
-
 class Session:
     """Owns the engines, the processor thread and the tool pool; a context manager.
 
@@ -119,9 +105,10 @@ class Session:
             config = SessionConfig(engines={"default": EngineConfig(model=model, **engine)})
         self.config = config
         self.engines: dict[str, Engine] = {}
+        configure_engine_logs(config.engine_log_level)
         try:
             for key, cfg in config.engines.items():
-                self.engines[key] = _make_engine(key, cfg)
+                self.engines[key] = make_engine(key, cfg)
         except BaseException:
             self.close()
             raise
@@ -155,24 +142,25 @@ class Session:
         return {k: e.counters() for k, e in self.engines.items()}
 
     @contextmanager
-    def passes(self, passes: PassConfig) -> Iterator[None]:
-        """Run the block with other optimizer passes (e.g. ``PassConfig.direct()`` as baseline)."""
-        before = self._processor.passes
-        self._processor.set_passes(passes)
+    def optimizing(self, config: OptimizerConfig) -> Iterator[None]:
+        """Run the block with another optimizer configuration (e.g.
+        ``OptimizerConfig.direct()``: the baseline, every call straight to its engine)."""
+        before = self._processor.optimizer.config
+        self._processor.configure(config)
         try:
             yield
         finally:
-            self._processor.set_passes(before)
+            self._processor.configure(before)
 
     @contextmanager
-    def recording_requests(self) -> Iterator[None]:
-        """Keep each LLM call's prompt token ids and engine params in its graph record inside
-        the block, for :func:`halo_core.oracle.replay` (costs memory: one prompt per call)."""
-        self._processor.record_requests = True
+    def observe(self, observer: Observer) -> Iterator[None]:
+        """Call ``observer(call, result)`` for every LLM request the engines run inside the block
+        (on Halo's loop thread: keep it short), e.g. to keep what a replay needs."""
+        self._processor.observers.append(observer)
         try:
             yield
         finally:
-            self._processor.record_requests = False
+            self._processor.observers.remove(observer)
 
     def reset(self) -> None:
         """Forget the dedup memo, the graph and every engine's prefix cache."""
@@ -196,7 +184,7 @@ class Session:
         response_format: dict[str, Any] | None,
         sampling: dict[str, Any],
     ) -> concurrent.futures.Future[ChatResult]:
-        inst = _current.get()
+        inst = current_instance()
         label = self._node(inst, node, "llm")
         index = inst.index if inst is not None else None
         key = model or self.config.default_model
@@ -273,7 +261,7 @@ class Session:
         pure: bool,
         node: str | None,
     ) -> concurrent.futures.Future[Any]:
-        inst = _current.get()
+        inst = current_instance()
         label = self._node(inst, node, getattr(fn, "__name__", "tool"))
         return self._processor.submit_tool(
             ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label)
@@ -305,6 +293,32 @@ class Session:
         """Awaitable :meth:`tool`."""
         return await asyncio.wrap_future(self._tool_call(fn, args, kwargs, pure, node))
 
+    @contextmanager
+    def _outside(self, model: str, node: str | None) -> Iterator[None]:
+        inst = current_instance()
+        label = self._node(inst, node, "llm")
+        rec = self._processor.record_passthrough(next(self._ids), inst, label, model)
+        try:
+            yield
+        except Exception as e:
+            rec.error = f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            rec.finished_s = self._processor.now()
+
+    def passthrough(self, fn: Callable[[], Any], *, model: str, node: str | None = None) -> Any:
+        """Run ``fn()`` now, in the caller, for a call Halo does not serve (a model the adapter's
+        binding leaves to its own client); the graph records it with ``passthrough=True``."""
+        with self._outside(model, node):
+            return fn()
+
+    async def apassthrough(
+        self, fn: Callable[[], Awaitable[Any]], *, model: str, node: str | None = None
+    ) -> Any:
+        """Awaitable :meth:`passthrough`."""
+        with self._outside(model, node):
+            return await fn()
+
     # ---- batches -----------------------------------------------------------------------------
     def _instances(self, n: int) -> list[InstanceRef]:
         """New instances, live from now: epochs wait for them until they block on Halo or end
@@ -315,21 +329,21 @@ class Session:
         return refs
 
     def _run_sync_instance(self, fn: Callable[[Any], Any], inst: InstanceRef, x: Any) -> Any:
-        token = _current.set(inst)
+        token = enter_instance(inst)
         try:
             return fn(x)
         except Exception as e:  # the instance fails alone; its exception is its result
             log.info("instance %d failed: %s", inst.index, e)
             return e
         finally:
-            _current.reset(token)
+            leave_instance(token)
             self._processor.instance_finished(inst.uid)
 
     async def _run_async_instance(
         self, fn: Callable[[Any], Awaitable[Any]], inst: InstanceRef, x: Any, sem: asyncio.Semaphore
     ) -> Any:
         async with sem:
-            _current.set(inst)  # this task's own context
+            enter_instance(inst)  # this task's own context
             try:
                 return await fn(x)
             except Exception as e:

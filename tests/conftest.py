@@ -11,9 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-from halo_core import EngineConfig, PassConfig, Session, SessionConfig
-from halo_core.models import build_tiny_llama
-from halo_core.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
+from halo_core.testing.tiny_llama import build_tiny_llama
+from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
 MAX_MODEL_LEN = 1024
 
@@ -42,9 +42,9 @@ def engine_session(tiny_model: Path) -> Iterator[Session]:
 
 @pytest.fixture
 def halo(engine_session: Session) -> Iterator[Session]:
-    """The shared session with default passes, a cold prefix cache and an empty dedup memo."""
+    """The shared session with the default optimizer, a cold prefix cache and an empty memo."""
     engine_session.reset()
-    with engine_session.passes(PassConfig()):
+    with engine_session.optimizing(OptimizerConfig()):
         yield engine_session
 
 

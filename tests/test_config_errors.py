@@ -8,7 +8,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from halo_core import ConfigError, EngineConfig, Session, SessionConfig
+from halo_core import ConfigError, EngineConfig, OptimizerConfig, Session, SessionConfig
 
 
 def _halo_threads() -> list[str]:
@@ -40,6 +40,28 @@ def test_a_session_needs_an_engine() -> None:
         SessionConfig(engines={})
     with pytest.raises(ConfigError, match="either"):
         Session()
+
+
+def test_optimizer_rules_are_known_and_listed_once() -> None:
+    with pytest.raises(pydantic.ValidationError, match="'dedup', 'memo', 'prefix_groups'"):
+        OptimizerConfig(rules=("dedup", "dedupe"))  # type: ignore[arg-type]
+    with pytest.raises(pydantic.ValidationError, match="names a rule twice"):
+        OptimizerConfig(rules=("memo", "memo"))
+    assert OptimizerConfig.direct().rules == () and not OptimizerConfig.direct().defer
+
+
+def test_every_configurable_rule_exists() -> None:
+    from typing import get_args
+
+    from halo_core.config import RuleName
+    from halo_core.optimizer import Optimizer
+
+    assert set(Optimizer(OptimizerConfig(), {}).rules) == set(get_args(RuleName))
+
+
+def test_an_unknown_backend_names_the_registered_ones() -> None:
+    with pytest.raises(ConfigError, match=r"'main': unknown backend 'ray'.*'vllm'"):
+        Session(SessionConfig(engines={"main": EngineConfig(model="tiny", backend="ray")}))
 
 
 @pytest.mark.engine

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from halo_core import ChatResult, LLMCallError, PassConfig, Session, ToolCallError
+from halo_core import ChatResult, LLMCallError, OptimizerConfig, Session, ToolCallError
 from halo_core.calls import ChatRequest
 from tests.conftest import MAX_MODEL_LEN
 
@@ -51,7 +51,7 @@ def test_batch_returns_what_each_instance_returns_alone(halo: Session) -> None:
     batched = halo.map(lambda r: three_calls(halo, r), REVIEWS, progress=False)
     summary = halo.graph.summary()
     halo.reset()
-    with halo.passes(PassConfig.direct()):
+    with halo.optimizing(OptimizerConfig.direct()):
         alone = [three_calls(halo, r) for r in REVIEWS]  # one instance, one call at a time
     assert batched == alone
     assert summary.llm_calls == 3 * len(REVIEWS)
@@ -79,7 +79,7 @@ def test_identical_first_call_reaches_the_engine_once(halo: Session) -> None:
     assert after.prompt_tokens - before.prompt_tokens == prompt_first + prompt_seconds
     steps = after - before  # the 64 second calls share steps: far fewer than one per call
     assert 0 < steps.steps < 64 and steps.step_s > 0
-    with halo.passes(PassConfig.direct()):
+    with halo.optimizing(OptimizerConfig.direct()):
         expected = halo.chat(shared, max_tokens=16)
     assert all(f.text == expected.text and f.token_ids == expected.token_ids for f in firsts)
     assert len({id(f) for f in firsts}) == 64 and len({id(f.token_ids) for f in firsts}) == 64
@@ -104,7 +104,7 @@ def _cold_together(s: Session, n: int) -> tuple[int, list[ChatResult]]:
 
 def test_prefix_groups_serve_followers_from_the_leaders_cache(halo: Session) -> None:
     n = 32
-    with halo.passes(PassConfig.direct()):
+    with halo.optimizing(OptimizerConfig.direct()):
         hits_direct, direct = _cold_together(halo, n)
     hits_grouped, grouped = _cold_together(halo, n)
     assert [r.text for r in grouped] == [r.text for r in direct]
@@ -178,7 +178,7 @@ def test_bad_llm_calls_fail_their_instance_alone(halo: Session) -> None:
 
 def test_threads_and_asyncio_callers_share_one_session(halo: Session) -> None:
     prompts = [_msgs(f"Caller {i}") for i in range(16)]
-    with halo.passes(PassConfig.direct()):
+    with halo.optimizing(OptimizerConfig.direct()):
         expected = [halo.chat(p, max_tokens=6).text for p in prompts]
     halo.reset()
     got: dict[int, str] = {}
@@ -205,38 +205,9 @@ def test_async_workflows_run_as_instances(halo: Session) -> None:
         return (await halo.achat(_msgs(first.text), max_tokens=6)).text
 
     results = halo.map(wf, REVIEWS[:16], progress=False)
-    with halo.passes(PassConfig.direct()):
+    with halo.optimizing(OptimizerConfig.direct()):
         alone = [
             halo.chat(_msgs(halo.chat(_msgs(r), max_tokens=6).text), max_tokens=6).text
             for r in REVIEWS[:16]
         ]
     assert results == alone
-
-
-def test_oracle_replays_the_executed_calls_stage_by_stage(halo: Session) -> None:
-    from halo_core.errors import HaloError
-    from halo_core.oracle import replay, stages
-
-    with halo.recording_requests():
-        report = halo.run(lambda r: three_calls(halo, r), REVIEWS, progress=False)
-    by_stage = stages(report.records)
-    assert sorted(by_stage) == [0, 1, 2]  # sentiment -> issue -> summary
-    assert sum(map(len, by_stage.values())) == report.summary.llm_executed
-    oracle = replay(halo.engines, report.records)
-    assert oracle.calls == report.summary.llm_executed == oracle.engine["tiny"].requests
-    assert len(oracle.stage_s) == 3 and oracle.wall_s >= sum(oracle.stage_s) * 0.99
-    executed = [r for r in report.records if r.kind == "llm" and r.executed]
-    assert all(len(r.output_ids or []) == r.output_tokens > 0 for r in executed)
-    # batch variance is named (call ids), not assumed away
-    assert set(oracle.changed) <= {r.call_id for r in executed}
-    summaries = by_stage[2]  # identical (sentiment, issue) pairs share one summary call
-    assert len(summaries) < len(REVIEWS)
-    for rec in summaries:
-        fed = report.consumers([rec.call_id])
-        same = [j for j, r in enumerate(report.results) if r[:2] == report.results[fed[0]][:2]]
-        assert fed == same
-    assert report.consumers(r.call_id for r in summaries) == list(range(len(REVIEWS)))
-    halo.reset()  # else the memo serves every call and nothing executes
-    plain = halo.run(lambda r: three_calls(halo, r), REVIEWS[:2], progress=False)
-    with pytest.raises(HaloError, match="recording_requests"):
-        replay(halo.engines, plain.records)

@@ -5,7 +5,7 @@ tiny test model (``vllm_server``), run the LangGraph way: ``graph.batch(inputs,
 config={"max_concurrency": 8})``. "Under Halo" is the same graph object built around a
 ``ChatOpenAI`` with the same settings, its calls routed through the in-process engine (``halo``),
 so the HTTP endpoint is never contacted. Tool-call ids, message ids and response ids are random
-per response on both sides, so results are compared after :func:`halo_adapters.compare.comparable`.
+per response on both sides, so results are compared after :func:`halo_adapters.testing.comparable`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+import halo_adapters
 import halo_adapters.langgraph as halo_lg
 from examples import langgraph_map_reduce, langgraph_sql_agent, langgraph_supervisor
-from halo_adapters.compare import comparable, mismatches
+from halo_adapters.testing import comparable, mismatches
 from halo_core import Session
 from tests.callbacks import CountingHandler
 
@@ -139,7 +140,7 @@ def test_example_under_halo_equals_the_server(
     module, max_tokens = EXAMPLES[name]
     graph = module.build_graph(chat_model(vllm_server, max_tokens))
     handler = CountingHandler()
-    with halo_lg.session(halo, models=MODELS):  # the user's own graph.batch call, unchanged
+    with halo_adapters.bind(halo, models=MODELS):  # the user's own graph.batch call, unchanged
         got = graph.batch(module.make_inputs(N), {"callbacks": [handler]}, return_exceptions=True)
     assert_same(got, expected)
     # callbacks fire as often as without Halo (LLM, tool and chain events)
@@ -182,7 +183,7 @@ def test_graph_batch_under_a_session(halo: Session, vllm_server: str, reference:
     expected, _ = reference("sql_agent")
     graph = langgraph_sql_agent.build_graph(chat_model(vllm_server, EXAMPLES["sql_agent"][1]))
     inputs = langgraph_sql_agent.make_inputs(N)
-    with halo_lg.session(halo, models=MODELS):
+    with halo_adapters.bind(halo, models=MODELS):
         got = graph.batch(inputs, config={"max_concurrency": 8}, return_exceptions=True)
     assert_same(got, expected)
     assert halo.graph.summary().llm_calls > N  # through Halo: several agent turns per input
@@ -195,7 +196,7 @@ def test_graph_abatch_under_a_session(halo: Session, vllm_server: str, reference
     inputs = langgraph_supervisor.make_inputs(N)
 
     async def run() -> list[Any]:
-        with halo_lg.session(halo, models=MODELS):
+        with halo_adapters.bind(halo, models=MODELS):
             return await graph.abatch(inputs, return_exceptions=True)
 
     got = asyncio.run(run())

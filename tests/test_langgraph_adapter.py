@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from typing import Any, TypedDict
 
 import pytest
 from langchain_core.caches import InMemoryCache
 from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -24,10 +29,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict
 
+import halo_adapters
 import halo_adapters.langgraph as halo_lg
 from halo_adapters import langchain_hook
-from halo_core import ConfigError, PassConfig, Session
-from halo_core.calls import ChatResult as HaloChatResult
+from halo_adapters.binding import active
+from halo_core import ChatResult as HaloChatResult
+from halo_core import ConfigError, OptimizerConfig, Session
 from tests.callbacks import CountingHandler
 
 SYSTEM = (
@@ -126,11 +133,11 @@ def _invoke_alone(graph: Any, q: str, config: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def reference(engine_session: Session) -> tuple[list[Any], Counter[str]]:
     """Each input through plain ``graph.invoke``, no binding: the model calls the engine itself,
-    one call at a time (direct passes, cold cache)."""
+    one call at a time (no optimizer rules, cold cache)."""
     engine_session.reset()
     handler = CountingHandler()
     graph = build_graph(EngineChat(engine=engine_session), lookup_facts, use_async=False)
-    with engine_session.passes(PassConfig.direct()):
+    with engine_session.optimizing(OptimizerConfig.direct()):
         results = [_invoke_alone(graph, q, {"callbacks": [handler]}) for q in QUESTIONS]
     engine_session.reset()
     return results, handler.counts
@@ -183,7 +190,7 @@ def test_graph_batch_under_a_session_goes_through_halo(
     expected, _ = reference
     graph = build_graph(EngineChat(engine=None), lookup_facts, use_async=False)
     inputs = [{"q": q} for q in QUESTIONS[:8]]
-    with halo_lg.session(halo):
+    with halo_adapters.bind(halo):
         got = graph.batch(inputs, return_exceptions=True)
         with pytest.raises(ConnectionError):
             graph.batch(inputs)
@@ -205,7 +212,7 @@ def test_graph_invoke_from_many_threads_goes_through_halo(
         except Exception as e:
             got[i] = e
 
-    with halo_lg.session(halo):
+    with halo_adapters.bind(halo):
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(16)]
         for t in threads:
             t.start()
@@ -242,11 +249,122 @@ def test_async_graph_through_abatch(
 def test_without_a_binding_the_model_runs_its_own_code(engine_session: Session) -> None:
     model = EngineChat(engine=engine_session)
     before = engine_session.graph.summary().llm_calls
-    with engine_session.passes(PassConfig.direct()):
+    with engine_session.optimizing(OptimizerConfig.direct()):
         out = model.invoke("hello")
     assert isinstance(out.content, str)
     assert engine_session.graph.summary().llm_calls == before + 1  # its own _generate ran
-    assert langchain_hook.active() is None
+    assert active() is None
+
+
+# ---- one runner behind halo.batch / halo.abatch and graph.batch / graph.abatch -----------------
+
+
+class Step(TypedDict, total=False):
+    i: int
+    seen: int
+
+
+class Gauge:
+    """A node that notes how many instances are inside it at once."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, s: Step) -> Step:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.05)
+        with self.lock:
+            self.now -= 1
+        return {"seen": s["i"]}
+
+
+def chain(state: type, nodes: dict[str, Any], saver: Any = None) -> Any:
+    """A compiled graph running ``nodes`` one after another."""
+    g: StateGraph[Any] = StateGraph(state)
+    names = [START, *nodes, END]
+    for name, node in nodes.items():
+        g.add_node(name, node)
+    for a, b in itertools.pairwise(names):
+        g.add_edge(a, b)
+    return g.compile(checkpointer=saver)
+
+
+async def _bound_abatch(halo: Session, graph: Any, inputs: list[Any], config: Any) -> list[Any]:
+    with halo_adapters.bind(halo):
+        return await graph.abatch(inputs, config)
+
+
+def _bound_batch(halo: Session, graph: Any, inputs: list[Any], config: Any) -> list[Any]:
+    with halo_adapters.bind(halo):
+        return graph.batch(inputs, config)
+
+
+RUNNERS = {
+    "halo.batch": lambda h, g, x, c: halo_lg.batch(g, x, session=h, config=c).results,
+    "halo.abatch": lambda h, g, x, c: (
+        asyncio.run(halo_lg.abatch(g, x, session=h, config=c)).results
+    ),
+    "graph.batch": _bound_batch,
+    "graph.abatch": lambda h, g, x, c: asyncio.run(_bound_abatch(h, g, x, c)),
+}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("runner", list(RUNNERS))
+def test_every_batch_path_honours_max_concurrency(halo: Session, runner: str) -> None:
+    gauge = Gauge()
+    inputs = [{"i": i} for i in range(8)]
+    got = RUNNERS[runner](halo, chain(Step, {"step": gauge}), inputs, {"max_concurrency": 2})
+    assert [r["seen"] for r in got] == list(range(8))
+    assert gauge.most == 2
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("runner", list(RUNNERS))
+def test_every_batch_path_gives_each_instance_its_checkpointer_thread(
+    halo: Session, runner: str
+) -> None:
+    saver = InMemorySaver()
+    graph = chain(Step, {"step": lambda s: {"seen": s["i"]}}, saver)
+    got = RUNNERS[runner](halo, graph, [{"i": i} for i in range(8)], None)
+    assert [r["seen"] for r in got] == list(range(8))
+    assert len({c.config["configurable"]["thread_id"] for c in saver.list(None)}) == 8
+
+
+class Judged(TypedDict, total=False):
+    q: str
+    draft: str
+    verdict: str
+
+
+@pytest.mark.engine
+def test_a_model_halo_does_not_serve_passes_through_to_its_own_client(halo: Session) -> None:
+    model = EngineChat(engine=None)  # served: "tiny-chat" is mapped
+    judge = FakeListChatModel(responses=["looks right"])  # left to its own code
+
+    def draft(s: Judged) -> Judged:
+        return {"draft": str(model.invoke([SystemMessage(SYSTEM), HumanMessage(s["q"])]).content)}
+
+    def verdict(s: Judged) -> Judged:
+        return {"verdict": str(judge.invoke(f"Judge: {s['draft']}").content)}
+
+    graph = chain(Judged, {"draft": draft, "judge": verdict})
+    inputs = [{"q": q} for q in QUESTIONS[:4]]
+    report = halo_lg.batch(
+        graph, inputs, session=halo, models={"tiny-chat": "tiny"}, unmapped="passthrough"
+    )
+    assert not report.failed
+    assert [r["verdict"] for r in report.results] == ["looks right"] * 4
+    judged = [r for r in report.records if r.node == "judge"]
+    drafted = [r for r in report.records if r.node == "draft"]
+    assert [(r.passthrough, r.model, r.executed) for r in judged] == [
+        (True, "FakeListChatModel", False)
+    ] * 4
+    assert len(drafted) == 4 and not any(r.passthrough for r in drafted)
+    assert {r.model for r in drafted} == {"tiny"} and any(r.executed for r in drafted)
 
 
 # ---- ChatOpenAI against a real vLLM OpenAI server as the "without Halo" reference -----
@@ -300,7 +418,7 @@ def test_chat_openai_request_maps_to_halo_sampling() -> None:
         seed=3,
         extra_body={"top_k": 2, "repetition_penalty": 1.1},
     )
-    with langchain_hook.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
+    with halo_adapters.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
         out = model.invoke([SystemMessage("sys"), HumanMessage("hi")], stop=["\n"])
         streamed = list(model.stream("hi"))  # no slipping past Halo to the model's endpoint
     assert out.content == "ok" and streamed[0].content == "ok"
@@ -331,7 +449,7 @@ def test_chat_openai_request_maps_to_halo_sampling() -> None:
 def test_llm_cache_still_answers_and_bound_tools_pass_through() -> None:
     fake = FakeSession()
     model = _openai(model="m", cache=InMemoryCache())
-    with langchain_hook.bind(fake):
+    with halo_adapters.bind(fake):
         first = model.invoke("same question")
         again = model.invoke("same question")
         model.bind_tools([lookup_facts]).invoke("use the tool")
@@ -344,16 +462,16 @@ def test_llm_cache_still_answers_and_bound_tools_pass_through() -> None:
 
 def test_unsupported_requests_fail_clearly() -> None:
     fake = FakeSession()
-    with langchain_hook.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
-        with pytest.raises(langchain_hook.UnmappedModelError, match="gpt-x"):
+    with halo_adapters.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
+        with pytest.raises(halo_adapters.UnmappedModelError, match="gpt-x"):
             _openai(model="gpt-x").invoke("hi")
         with pytest.raises(NotImplementedError, match="n=1"):
             _openai(model="Qwen/Qwen3-14B", n=2).invoke("hi")
         with pytest.raises(NotImplementedError, match="logprobs"):
             _openai(model="Qwen/Qwen3-14B", logprobs=True).invoke("hi")
-    with pytest.raises(ConfigError, match="nowhere"), langchain_hook.bind(fake, {"m": "nowhere"}):
+    with pytest.raises(ConfigError, match="nowhere"), halo_adapters.bind(fake, {"m": "nowhere"}):
         pass
-    assert fake.sent == [] and langchain_hook.active() is None
+    assert fake.sent == [] and active() is None
 
 
 def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> None:
@@ -365,7 +483,7 @@ def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> No
             return fn(*args, **kw)
 
     handler = CountingHandler()
-    with langchain_hook.bind(PoolSession()):
+    with halo_adapters.bind(PoolSession()):
         msg = lookup_facts.invoke(
             {"type": "tool_call", "id": "call-1", "name": "lookup_facts", "args": {"topic": "x"}},
             {"callbacks": [handler]},
@@ -379,3 +497,67 @@ def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> No
     ]
     assert ran[0][0] == "lookup_facts[lookup_facts]"  # the function behind the tool, its name
     assert handler.counts == Counter(tool_start=2, tool_end=1, tool_error=1)
+
+
+class PassSession(FakeSession):
+    """Also runs (and notes) the calls the binding leaves to the model's own client."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passed: list[tuple[str, str | None]] = []
+
+    def passthrough(self, fn: Any, *, model: str, node: str | None = None) -> Any:
+        self.passed.append((model, node))
+        return fn()
+
+    async def apassthrough(self, afn: Any, *, model: str, node: str | None = None) -> Any:
+        self.passed.append((model, node))
+        return await afn()
+
+
+async def _collect(it: Any) -> list[Any]:
+    return [c async for c in it]
+
+
+def test_every_call_path_of_an_unserved_model_runs_its_own_code_once() -> None:
+    fake = PassSession()
+    judge = FakeListChatModel(responses=["fine"])
+    with halo_adapters.bind(fake, {"Qwen/Qwen3-14B": "qwen"}, unmapped="passthrough"):
+        got = [
+            judge.invoke("a").content,
+            asyncio.run(judge.ainvoke("b")).content,
+            "".join(str(c.content) for c in judge.stream("c")),
+            "".join(str(c.content) for c in asyncio.run(_collect(judge.astream("d")))),
+            judge.stream_events("e", version="v3").output.text,
+            _openai(model="Qwen/Qwen3-14B").invoke("f").content,
+        ]
+    assert got == ["fine"] * 5 + ["ok"]
+    assert fake.passed == [("FakeListChatModel", None)] * 5  # each call recorded once
+    assert [kw["model"] for _, kw in fake.sent] == ["qwen"]  # the mapped model went to Halo
+
+
+def test_an_unmapped_model_error_names_the_model_and_the_ways_out() -> None:
+    fake = FakeSession()
+    with halo_adapters.bind(fake, {"Qwen/Qwen3-14B": "qwen"}):
+        with pytest.raises(halo_adapters.UnmappedModelError) as err:
+            FakeListChatModel(responses=["x"]).invoke("hi")
+        with pytest.raises(halo_adapters.UnmappedModelError, match="gpt-x': 'qwen'}"):
+            _openai(model="gpt-x").invoke("hi")
+    assert str(err.value) == (
+        "chat model FakeListChatModel (no model id) is not in the Halo binding's models mapping "
+        "['Qwen/Qwen3-14B']; give it a model id and add it with models={...} or bind with "
+        "unmapped='passthrough'"
+    )
+    unknown: Any = "sometimes"
+    with pytest.raises(ConfigError, match="unmapped"), halo_adapters.bind(fake, unmapped=unknown):
+        pass
+    assert fake.sent == [] and active() is None
+
+
+def test_importing_the_binding_imports_no_framework() -> None:
+    code = (
+        "import sys, halo_adapters; "
+        "print([m for m in sys.modules if m.startswith(('langchain', 'langgraph'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

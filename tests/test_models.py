@@ -1,4 +1,5 @@
-"""Tests for halo_core.models: the tiny Llama builder (SmolLM2 prep is marked slow)."""
+"""Tests for halo_core.testing.tiny_llama (the tiny Llama builder) and halo_core.models
+(resolve_model; SmolLM2 prep is marked slow)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from halo_core.models import build_tiny_llama, default_cache_dir, prepare_smollm2, resolve_model
+from halo_core.models import default_cache_dir, prepare_smollm2, resolve_model
+from halo_core.testing.tiny_llama import build_tiny_llama
 
 PARAGRAPH = (
     "We ordered the large blue backpack for our daughter before the school trip, and it arrived"

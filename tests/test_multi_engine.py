@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from halo_core import EngineConfig, Session, SessionConfig
-from halo_core.models import build_tiny_llama
+from halo_core.testing.tiny_llama import build_tiny_llama
 
 pytestmark = pytest.mark.engine
 

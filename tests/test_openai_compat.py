@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from halo_adapters import langchain_hook
+import halo_adapters
 from halo_core import Session
 
 pytestmark = pytest.mark.engine
@@ -78,7 +78,7 @@ def _outcome(run: Any, q: str) -> Any:
 def _both(halo: Session, run: Any) -> tuple[list[Any], list[Any]]:
     """``run(question)`` for every question: against the server, then under Halo."""
     expected = [_outcome(run, q) for q in QUESTIONS]
-    with langchain_hook.bind(halo, {"tiny-chat": "tiny"}):
+    with halo_adapters.bind(halo, {"tiny-chat": "tiny"}):
         got = halo.map(lambda q: _outcome(run, q), QUESTIONS, progress=False)
     return got, expected
 
@@ -107,7 +107,7 @@ def test_structured_output_every_method(halo: Session, vllm_server: str) -> None
 def test_streaming_paths_carry_the_whole_answer(halo: Session, vllm_server: str) -> None:
     model = _model(vllm_server).bind_tools([multiply], tool_choice="required", strict=True)
     expected = _norm(model.invoke(QUESTIONS[0]))
-    with langchain_hook.bind(halo, {"tiny-chat": "tiny"}):
+    with halo_adapters.bind(halo, {"tiny-chat": "tiny"}):
         chunks = list(model.stream(QUESTIONS[0]))
         v3 = model.stream_events(QUESTIONS[0], version="v3")
         v3_output = v3.output

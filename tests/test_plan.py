@@ -16,6 +16,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
+import halo_adapters
 import halo_adapters.langgraph as halo_lg
 from halo_adapters import langchain_hook
 from halo_adapters.langgraph_plan import explain, plan_of
@@ -449,7 +450,7 @@ class RecordingSession(_SessionLike):
 
 def _run(graph: Any, inputs: list[S]) -> RecordingSession:
     rec = RecordingSession()
-    with langchain_hook.bind(rec):
+    with halo_adapters.bind(rec):
         for i, x in enumerate(inputs):
             rec.instance = i
             graph.invoke(x)

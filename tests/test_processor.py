@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from halo_core import EngineConfig, Session, SessionConfig, ToolCallError
-from halo_core import session as session_mod
+from halo_core.backends import registry
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest, ChatResult
 
@@ -68,10 +68,12 @@ def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sess
         engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         return engine
 
-    monkeypatch.setattr(session_mod, "_make_engine", make_engine)
+    monkeypatch.setitem(registry.BACKENDS, "fake", make_engine)
 
     def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
-        engine = EngineConfig(model="fake", wait_for_leader_prefill=wait_for_leader_prefill)
+        engine = EngineConfig(
+            model="fake", backend="fake", wait_for_leader_prefill=wait_for_leader_prefill
+        )
         s = Session(SessionConfig(engines={"m": engine}, **kw))
         made.append(s)
         return s

@@ -1,5 +1,16 @@
-"""Engine backends: what runs LLM requests. ``vllm_inprocess`` is the default."""
+"""Engine backends: what runs LLM requests, chosen by ``EngineConfig.backend`` through the
+registry. ``vllm`` (stock vLLM in process, :mod:`~halo_core.backends.vllm_inprocess`, with
+``vllm serve``'s chat front end in :mod:`~halo_core.backends.vllm_chat`) is the default."""
 
-from halo_core.backends.base import Engine, EngineCounters, EngineRequest
+from halo_core.backends.base import Engine, EngineCounters, EngineRequest, PreparedChat
+from halo_core.backends.registry import BACKENDS, make_engine, register
 
-__all__ = ["Engine", "EngineCounters", "EngineRequest"]
+__all__ = [
+    "BACKENDS",
+    "Engine",
+    "EngineCounters",
+    "EngineRequest",
+    "PreparedChat",
+    "make_engine",
+    "register",
+]

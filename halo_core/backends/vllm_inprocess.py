@@ -135,6 +135,8 @@ class VLLMEngine:
             max_num_seqs=cfg.max_num_seqs,
             seed=cfg.seed,
             disable_log_stats=False,
+            # the weight-loading progress bar only when vLLM logs INFO (SessionConfig's level)
+            use_tqdm_on_load=logging.getLogger("vllm").isEnabledFor(logging.INFO),
             **extra,
         )
         try:

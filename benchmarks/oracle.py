@@ -11,6 +11,9 @@ The replay also names the calls whose output tokens differ from the recorded run
 prompts on the same engine in other batches, i.e. the engine's own batch variance under greedy
 decoding (vLLM's CPU kernels are not batch-invariant). ``RunReport.consumers`` turns them into
 the instances whose outputs they fed.
+
+What the replay sends is recorded while Halo runs, by a :class:`Recording` passed to
+``Session.observe``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from halo_core.backends.base import Engine, EngineCounters, EngineRequest
-from halo_core.errors import HaloError
-from halo_core.graph import CallRecord
+from halo_core import CallRecord, ChatResult, HaloError
+from halo_core.backends import Engine, EngineCounters, EngineRequest
+from halo_core.calls import LLMCall
 
 
 @dataclass
@@ -37,6 +40,23 @@ class OracleReport:
     calls: int = 0
     changed: list[int] = field(default_factory=list)
     engine: dict[str, EngineCounters] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the engine ran for one LLM request: its prompt, its engine params, its output."""
+
+    prompt_token_ids: list[int]
+    params: Any
+    output_ids: list[int]
+
+
+class Recording(dict[int, Recorded]):
+    """Call id → :class:`Recorded`, for every LLM request the engines ran while observed:
+    ``with session.observe(recording): ...``."""
+
+    def __call__(self, call: LLMCall, result: ChatResult) -> None:
+        self[call.call_id] = Recorded(call.prompt_token_ids, call.params, list(result.token_ids))
 
 
 def stages(records: Iterable[CallRecord]) -> dict[int, list[CallRecord]]:
@@ -72,8 +92,7 @@ class _Batch:
         self.changed: list[int] = []
         self.errors: list[BaseException] = []
 
-    def submit(self, engine: Engine, rid: str, rec: CallRecord) -> None:
-        ids, params = rec.request
+    def submit(self, engine: Engine, rid: str, rec: CallRecord, recorded: Recorded) -> None:
 
         def first() -> None:
             with self._cv:
@@ -85,11 +104,13 @@ class _Batch:
                 self.done += 1
                 if isinstance(result, BaseException):
                     self.errors.append(result)
-                elif rec.output_ids is not None and list(result.token_ids) != rec.output_ids:
+                elif list(result.token_ids) != recorded.output_ids:
                     self.changed.append(rec.call_id)
                 self._cv.notify_all()
 
-        engine.submit(EngineRequest(rid, list(ids), params), first, finished)
+        engine.submit(
+            EngineRequest(rid, list(recorded.prompt_token_ids), recorded.params), first, finished
+        )
 
     def wait(self, *, started: int = 0, done: int = 0) -> None:
         with self._cv:
@@ -97,17 +118,24 @@ class _Batch:
 
 
 def replay(
-    engines: dict[str, Engine], records: Iterable[CallRecord], *, warm_prefixes: bool = True
+    engines: dict[str, Engine],
+    records: Iterable[CallRecord],
+    recording: Recording,
+    *,
+    warm_prefixes: bool = True,
 ) -> OracleReport:
     """Replay a run's executed LLM calls stage by stage on ``engines`` (cold caches first).
 
-    The records must carry their requests (run inside ``Session.recording_requests()``).
+    ``recording`` must hold every executed call (the batch ran inside
+    ``session.observe(recording)``).
     """
     by_stage = stages(records)
     calls = [r for rs in by_stage.values() for r in rs]
-    if any(r.request is None for r in calls):
+    missing = [r.call_id for r in calls if r.call_id not in recording]
+    if missing:
         raise HaloError(
-            "these records carry no requests: run the batch inside session.recording_requests()"
+            f"{len(missing)} executed calls were not recorded (e.g. call {missing[0]}): run the "
+            "batch inside session.observe(recording)"
         )
     for e in engines.values():
         e.reset_prefix_cache()
@@ -121,15 +149,17 @@ def replay(
         if warm_prefixes:  # one request per distinct first KV block goes first
             leaders: dict[tuple[str, tuple[int, ...]], CallRecord] = {}
             for r in recs:
-                head = tuple(r.request[0][: engines[r.model].block_size])
+                head = tuple(recording[r.call_id].prompt_token_ids[: engines[r.model].block_size])
                 leaders.setdefault((r.model, head), r)
             for r in leaders.values():
-                batch.submit(engines[r.model], f"oracle-{stage}-{r.call_id}", r)
+                batch.submit(
+                    engines[r.model], f"oracle-{stage}-{r.call_id}", r, recording[r.call_id]
+                )
             batch.wait(started=len(leaders))
             chosen = {id(r) for r in leaders.values()}
             rest = [r for r in recs if id(r) not in chosen]
         for r in rest:
-            batch.submit(engines[r.model], f"oracle-{stage}-{r.call_id}", r)
+            batch.submit(engines[r.model], f"oracle-{stage}-{r.call_id}", r, recording[r.call_id])
         batch.wait(done=len(recs))
         if batch.errors:
             raise HaloError(f"oracle stage {stage} failed: {batch.errors[0]}")

@@ -83,6 +83,7 @@ class VLLMServer:
             **os.environ,
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib))),
             "VLLM_SERVER_DEV_MODE": "1",  # for POST /reset_prefix_cache between benchmark runs
+            "VLLM_LOGGING_LEVEL": "INFO",  # its own log file (a quiet Halo session sets ERROR)
         }
         self.log_path = Path(log_path or tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
         self.start_timeout_s = start_timeout_s

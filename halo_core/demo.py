@@ -13,16 +13,15 @@ only the last user message is the review's own. Under Halo the batch's calls are
 and coalesced: identical calls run once, and the shared system prompt is prefilled once and then
 served from the engine's prefix cache.
 
-Run it::
+Run it (``halo run`` is the same program; both take ``--model``, ``--n``, ``--max-tokens``)::
 
-    python examples/review_analyst.py                  # SmolLM2-135M-Instruct, 64 reviews
-    python examples/review_analyst.py --model tiny --n 16
+    python -m halo_core.demo                  # SmolLM2-135M-Instruct, 64 reviews
+    python -m halo_core.demo --model tiny --n 16
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -479,37 +478,12 @@ def format_result(result: Any) -> str:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Analyze a batch of product reviews under Halo.")
-    p.add_argument("--model", default="smollm2", help="smollm2 (default), tiny, or a model dir")
-    p.add_argument("--n", type=int, default=64, help="number of reviews (default 64)")
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=DEFAULT_MAX_TOKENS,
-        help=f"output-token cap of step 3, half for step 2 (default {DEFAULT_MAX_TOKENS})",
-    )
-    return p.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo batch and print what Halo did: ``halo run`` with these arguments."""
+    from halo_core.cli import main as cli_main
 
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    from halo_core import Session
-
-    with Session(model=args.model) as session:
-        report = session.run(
-            make_workflow(session, max_tokens=args.max_tokens),
-            make_inputs(args.n),
-            progress=True,
-            desc="reviews",
-        )
-    print(f"\nmodel            {args.model}")
-    print(report.format())
-    print("\nsample results:")
-    for r in report.results[:3]:
-        print(format_result(r))
+    return cli_main(["run", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The processor: one asyncio loop on its own thread that defers calls into epochs and runs them.
+
+Callers (any thread, any event loop) submit :class:`LLMCall` / :class:`ToolCall` objects and get
+a :class:`concurrent.futures.Future`. A new call first meets the optimizer (the memo may serve
+it); LLM calls then wait in ``pending`` until the scheduler closes the epoch and returns its
+plan, which this loop carries out: requests go to their engines, followers of a prefix group
+once the optimizer releases them, and every result goes back to each waiting caller as its own
+copy. Tool calls run at once on the tool pool, so they overlap the engines' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from halo_core.backends.base import Engine, EngineRequest
+from halo_core.calls import ChatResult, InstanceRef, LLMCall, ToolCall, independent_copy
+from halo_core.config import OptimizerConfig, SessionConfig
+from halo_core.errors import LLMCallError, ToolCallError
+from halo_core.graph import CallRecord, ConsolidatedGraph
+from halo_core.optimizer import Joined, Optimizer, Request, Served
+from halo_core.runtime.instances import InstanceTracker
+from halo_core.runtime.tools import ToolPool
+from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
+
+log = logging.getLogger("halo.processor")
+
+_Waiter = tuple[LLMCall | ToolCall, "concurrent.futures.Future[Any]"]
+#: Called on the loop thread with each LLM request the engines ran and its result.
+Observer = Callable[[LLMCall, ChatResult], None]
+
+
+class Processor:
+    """Defers, coalesces and dispatches the calls of all instances of a session."""
+
+    def __init__(self, engines: Mapping[str, Engine], config: SessionConfig):
+        self.engines = dict(engines)
+        self.config = config
+        self.graph = ConsolidatedGraph()
+        self.observers: list[Observer] = []
+        self.plan_s = 0.0  # time spent closing epochs: scheduling and dispatch
+        self.optimizer = Optimizer(
+            config.optimizer, {k: e.block_size for k, e in self.engines.items()}
+        )
+        self.scheduler = EpochScheduler(config, self.optimizer)
+        self._tools = ToolPool(config.tool_workers)
+        self._loop = asyncio.new_event_loop()
+        self._changed = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="halo-processor", daemon=True)
+        self._t0 = time.perf_counter()
+        # loop-thread state
+        self._pending: list[tuple[LLMCall, concurrent.futures.Future[Any]]] = []
+        self._pending_since = 0.0
+        self._works: dict[int, list[_Waiter]] = {}  # source call id → its waiters, until done
+        self._instances = InstanceTracker()
+        self._thread.start()
+
+    # ---- thread-safe API -------------------------------------------------------------------
+    def now(self) -> float:
+        """Seconds since the processor started (the graph's clock)."""
+        return time.perf_counter() - self._t0
+
+    def submit_llm(self, call: LLMCall) -> concurrent.futures.Future[ChatResult]:
+        """Defer an LLM call; the future resolves to the caller's own :class:`ChatResult`."""
+        fut: concurrent.futures.Future[ChatResult] = concurrent.futures.Future()
+        self._record(call, "llm", call.model)
+        self._loop.call_soon_threadsafe(self._enqueue_llm, call, fut)
+        return fut
+
+    def submit_tool(self, call: ToolCall) -> concurrent.futures.Future[Any]:
+        """Run a tool call on the pool (served by an identical pure call if the memo can)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._record(call, "tool", call.name)
+        self._loop.call_soon_threadsafe(self._enqueue_tool, call, fut)
+        return fut
+
+    def record_passthrough(
+        self, call_id: int, inst: InstanceRef | None, node: str, model: str
+    ) -> CallRecord:
+        """Record a call that runs outside Halo (its own client), dispatched now."""
+        rec = CallRecord(
+            call_id,
+            "llm",
+            inst.uid if inst is not None else None,
+            node,
+            model=model,
+            submitted_s=self.now(),
+            passthrough=True,
+        )
+        rec.dispatched_s = rec.submitted_s
+        return self.graph.add(rec)
+
+    def instance_started(self, uid: int) -> None:
+        """An instance became live: epochs now wait for it to block on Halo (or the window)."""
+        self._loop.call_soon_threadsafe(self._set_live, uid, True)
+
+    def instance_finished(self, uid: int) -> None:
+        """An instance ended: epochs no longer wait for it."""
+        self._loop.call_soon_threadsafe(self._set_live, uid, False)
+
+    def configure(self, optimizer: OptimizerConfig) -> None:
+        """Switch the optimizer configuration for calls submitted from now on."""
+        self._loop.call_soon_threadsafe(self.optimizer.configure, optimizer)
+
+    def forget(self) -> None:
+        """Drop what the rules learned (memo, warm prefixes) and the graph (between runs)."""
+
+        def _clear() -> None:
+            self.optimizer.forget()
+            self.graph.clear()
+
+        asyncio.run_coroutine_threadsafe(self._call(_clear), self._loop).result()
+
+    def close(self) -> None:
+        """Stop the loop and the tool pool. Pending calls fail; idempotent."""
+        if self._loop.is_closed():
+            return
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop)
+            self._thread.join(timeout=10)
+        waiting = list(self._pending) + [w for ws in self._works.values() for w in ws]
+        for call, fut in waiting:
+            if not fut.done():
+                fut.set_exception(_error(call, "the session closed"))
+        self._pending.clear()
+        self._works.clear()
+        self._tools.shutdown()
+        self._loop.close()
+
+    # ---- loop thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.create_task(self._epoch_loop())
+        self._loop.run_forever()
+
+    def _stop(self) -> None:
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        self._loop.call_soon(self._loop.stop)
+
+    @staticmethod
+    async def _call(fn: Any) -> None:
+        fn()
+
+    def _record(self, call: LLMCall | ToolCall, kind: Any, model: str) -> None:
+        rec = CallRecord(
+            call.call_id, kind, _uid(call), call.node, model=model, submitted_s=self.now()
+        )
+        self.graph.add(rec)
+
+    def _set_live(self, uid: int, live: bool) -> None:
+        self._instances.set_live(uid, live)
+        self._changed.set()
+
+    def _wait(self, call: LLMCall | ToolCall, delta: int) -> None:
+        self._instances.wait(_uid(call), delta)
+        self._changed.set()
+
+    def _admit(self, call: LLMCall | ToolCall, fut: concurrent.futures.Future[Any]) -> bool:
+        """Let the optimizer serve a new call (memo / identical call in flight); True if so."""
+        found = self.optimizer.admit(call)
+        if found is None:
+            return False
+        rec = self.graph.records[call.call_id]
+        rec.merged_into = found.source
+        if isinstance(found, Served):
+            rec.dispatched_s = rec.finished_s = self.now()
+            fut.set_result(found.value)
+        elif isinstance(found, Joined):
+            self._works[found.source].append((call, fut))
+            self._wait(call, +1)
+        return True
+
+    def _enqueue_llm(self, call: LLMCall, fut: concurrent.futures.Future[Any]) -> None:
+        if self._admit(call, fut):
+            return
+        self._wait(call, +1)
+        if not self._pending:
+            self._pending_since = time.perf_counter()
+        self._pending.append((call, fut))
+        self._changed.set()
+
+    def _queue(self) -> QueueState:
+        return QueueState(
+            len(self._pending),
+            time.perf_counter() - self._pending_since,
+            len(self._instances.live),
+            self._instances.blocked,
+        )
+
+    async def _epoch_loop(self) -> None:
+        while True:
+            self._changed.clear()
+            if not self._pending:
+                await self._changed.wait()
+                continue
+            while (wait := self.scheduler.wait_s(self._queue())) > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
+            t0 = time.perf_counter()
+            batch = self._pending
+            try:
+                plan = self.scheduler.schedule([call for call, _ in batch])
+                batch, self._pending = batch[: plan.calls], batch[plan.calls :]
+                self._pending_since = time.perf_counter()
+                self._carry_out(plan, {call.call_id: fut for call, fut in batch})
+            except Exception as e:  # a bug here must fail its calls, not hang them
+                log.exception("epoch %d failed", self.scheduler.epochs)
+                if batch is self._pending:  # failed before taking its calls: fail them all
+                    self._pending = []
+                for call, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(LLMCallError(_idx(call), call.node, e))
+            finally:
+                self.plan_s += time.perf_counter() - t0
+
+    def _carry_out(
+        self, plan: EpochPlan, futs: Mapping[int, concurrent.futures.Future[Any]]
+    ) -> None:
+        """Record the plan in the graph, register its executions, send what goes now."""
+        for r in plan.requests:
+            self._works[r.id] = [(c, futs[c.call_id]) for c in r.callers]
+            self.optimizer.scheduled(r.rep)
+            for c in r.callers:
+                rec = self.graph.records[c.call_id]
+                rec.epoch = plan.epoch
+                if c is not r.rep:
+                    rec.merged_into = r.id
+            rec = self.graph.records[r.id]
+            rec.prefix_group, rec.leader = r.group, r.leader
+        for r in plan.now:
+            self._dispatch(r)
+        log.debug(
+            "epoch %d: %d calls, %d requests, %d waiting on a leader",
+            plan.epoch,
+            plan.calls,
+            len(plan.requests),
+            len(plan.requests) - len(plan.now),
+        )
+
+    def _dispatch(self, r: Request) -> None:
+        """Send one request to its engine; a leader releases its followers once it prefilled."""
+        self.graph.records[r.id].dispatched_s = self.now()
+        released = not r.leader
+
+        def on_first_token() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            for f in self.optimizer.prefilled(r):
+                self._dispatch(f)
+
+        def on_done(result: ChatResult | BaseException) -> None:
+            on_first_token()  # a failed or empty leader still releases its followers
+            self._finish(r.rep, result)
+
+        engine = self.engines[r.model]
+        engine.submit(
+            EngineRequest(str(r.id), r.rep.prompt_token_ids, r.rep.params),
+            lambda: self._call_soon(on_first_token),
+            lambda result: self._call_soon(on_done, result),
+        )
+        if engine.reuses_prefix_in_order:
+            on_first_token()  # the engine caches the leader's blocks as it schedules them
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        """Hand an engine/tool completion to the loop (dropped once the session closed)."""
+        with contextlib.suppress(RuntimeError):  # loop closed: close() failed every waiter
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _finish(self, source: LLMCall | ToolCall, result: Any) -> None:
+        """Resolve every waiter of one execution with its own copy (or its own error)."""
+        waiters = self._works.pop(source.call_id, [])
+        self.optimizer.finished(source, result)
+        ok = not isinstance(result, BaseException)
+        if ok and isinstance(source, LLMCall):
+            for observe in self.observers:
+                observe(source, result)
+        t = self.now()
+        for i, (call, fut) in enumerate(waiters):
+            rec = self.graph.records[call.call_id]
+            rec.finished_s = t
+            if not ok:
+                rec.error = f"{type(result).__name__}: {result}"
+                err = _error(call, result)
+                err.__cause__ = result
+                fut.set_exception(err)
+            else:
+                if isinstance(result, ChatResult) and i == 0:
+                    rec.prompt_tokens = result.prompt_tokens
+                    rec.cached_tokens = result.cached_tokens
+                    rec.output_tokens = result.output_tokens
+                fut.set_result(result if len(waiters) == 1 else independent_copy(result))
+            self._wait(call, -1)
+
+    def _enqueue_tool(self, call: ToolCall, fut: concurrent.futures.Future[Any]) -> None:
+        if self._admit(call, fut):
+            return
+        self._wait(call, +1)
+        self._works[call.call_id] = [(call, fut)]
+        self.optimizer.scheduled(call)
+        self.graph.records[call.call_id].dispatched_s = self.now()
+        self._tools.run(self._loop, call, lambda result: self._finish(call, result))
+
+
+def _error(call: LLMCall | ToolCall, reason: BaseException | str) -> LLMCallError | ToolCallError:
+    err = LLMCallError if isinstance(call, LLMCall) else ToolCallError
+    return err(_idx(call), call.node, reason)
+
+
+def _uid(call: LLMCall | ToolCall) -> int | None:
+    return call.instance.uid if call.instance is not None else None
+
+
+def _idx(call: LLMCall | ToolCall) -> int | None:
+    return call.instance.index if call.instance is not None else None

@@ -1,0 +1,35 @@
+"""The first scheduler: close an epoch when every live instance waits on Halo, when the oldest
+call waited ``epoch_window_s``, or at ``epoch_max_calls``; then apply the optimizer's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from halo_core.calls import LLMCall
+from halo_core.config import SessionConfig
+from halo_core.optimizer import Epoch, Optimizer
+from halo_core.scheduler.base import EpochPlan, QueueState
+
+
+class EpochScheduler:
+    """Never waits for all N instances (one may be blocked elsewhere), only for the live ones
+    that are not yet waiting, and at most the window."""
+
+    def __init__(self, config: SessionConfig, optimizer: Optimizer):
+        self.config = config
+        self.optimizer = optimizer
+        self.epochs = 0
+
+    def wait_s(self, queue: QueueState) -> float:
+        if not self.optimizer.config.defer or queue.pending >= self.config.epoch_max_calls:
+            return 0.0
+        if queue.live and queue.blocked >= queue.live:
+            return 0.0
+        return self.config.epoch_window_s - queue.waited_s
+
+    def schedule(self, pending: Sequence[LLMCall]) -> EpochPlan:
+        calls = list(pending[: self.config.epoch_max_calls])
+        self.epochs += 1
+        epoch = Epoch.of(self.epochs, calls)
+        self.optimizer.rewrite(epoch)
+        return EpochPlan(epoch.number, epoch.requests, len(calls))
