@@ -10,7 +10,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +327,23 @@ class Session:
         for ref in refs:
             self._processor.instance_started(ref.uid)
         return refs
+
+    @contextmanager
+    def instance(self) -> Iterator[InstanceRef]:
+        """Run the block as one workflow instance, live until the block ends (for adapters
+        whose framework starts instances itself, e.g. each ``team.run`` of an AutoGen
+        ``asyncio.gather``): its calls coalesce with those of every other live instance. The
+        instance's ``index`` is its ``uid``; exceptions propagate."""
+        ref = InstanceRef(next(self._instance_ids), 0)
+        ref.index = ref.uid
+        self._processor.instance_started(ref.uid)
+        token = enter_instance(ref)
+        try:
+            yield ref
+        finally:
+            with suppress(ValueError):  # left from another context (async generator)
+                leave_instance(token)
+            self._processor.instance_finished(ref.uid)
 
     def _run_sync_instance(self, fn: Callable[[Any], Any], inst: InstanceRef, x: Any) -> Any:
         token = enter_instance(inst)

@@ -234,3 +234,28 @@ def test_thousands_of_langgraph_instances_are_live_at_once(
     assert [r["a"] for r in report.results] == [f"len={len(f'q{i % 50}')}" for i in range(n)]
     assert report.summary.epochs == 1  # all 2,000 instances were live and waiting together
     assert report.summary.llm_executed == 50  # identical questions ran once
+
+
+@pytest.mark.timeout(30)
+def test_instances_a_framework_starts_itself_coalesce(fake_session: Callable[..., Session]) -> None:
+    """``Session.instance()`` (what an adapter wraps around e.g. each ``team.run`` of an
+    ``asyncio.gather``): every such instance is live, so one epoch takes all their calls."""
+    import asyncio
+
+    from halo_core import current_instance
+
+    s = fake_session(epoch_window_s=3600)  # only "every live instance waits" closes the epoch
+
+    async def one(i: int) -> str:
+        with s.instance() as inst:
+            await asyncio.sleep(0.01 * (i % 3))
+            out = await s.achat(_msg(f"q{i}"))
+            assert current_instance() is inst
+            return out.text
+
+    async def gather() -> list[str]:
+        return list(await asyncio.gather(*(one(i) for i in range(20))))
+
+    assert asyncio.run(gather()) == [f"len={len(f'q{i}')}" for i in range(20)]
+    assert {r.epoch for r in s.graph} == {1}
+    assert len({r.instance for r in s.graph}) == 20
