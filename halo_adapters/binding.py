@@ -3,6 +3,7 @@
 >>> import halo_adapters                                                   # doctest: +SKIP
 >>> with halo_adapters.bind(s, models={"Qwen/Qwen3-14B": "qwen"}):          # doctest: +SKIP
 ...     graph.batch(rows)                   # every framework call in the block goes through s
+...     await asyncio.gather(*(team.run(task=t) for team, t in zip(teams, tasks)))  # AutoGen
 
 Framework-free: each framework's hook module reads :func:`active` and is installed (imported
 lazily) when a binding is entered and the framework is importable.
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import importlib
-import importlib.util
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,10 +29,13 @@ __all__ = ["Binding", "Unmapped", "UnmappedModelError", "active", "bind", "in_co
 #: ``"default"`` sends it to the session's default engine.
 Unmapped = Literal["error", "passthrough", "default"]
 
-#: (framework package, Halo hook module with an ``install()``), installed on entering a binding
+#: (framework package, Halo hook module with an ``install()``): entering a binding installs the
+#: hooks of every framework the process has imported (a framework imported later, inside the
+#: block, is not hooked: import it before binding, as building the graph or team does)
 _HOOKS = (
     ("langchain_core", "halo_adapters.langchain_hook"),
     ("langgraph", "halo_adapters.langgraph"),
+    ("autogen_agentchat", "halo_adapters.autogen_hook"),
 )
 
 
@@ -119,14 +122,9 @@ def _validated(
     return Binding(session, models, unmapped or "error")
 
 
-@functools.cache
-def _importable(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
-
-
 def _install_hooks() -> None:
     for package, module in _HOOKS:
-        if _importable(package):
+        if package in sys.modules:
             importlib.import_module(module).install()
 
 
@@ -134,11 +132,13 @@ def _install_hooks() -> None:
 def bind(
     session: Any, models: Mapping[str, str] | None = None, *, unmapped: Unmapped | None = None
 ) -> Iterator[Binding]:
-    """Route every framework call (chat models, tools, ``graph.batch``) through ``session``.
+    """Route every framework call (chat models, tools, ``graph.batch``, AutoGen ``team.run``)
+    through ``session``.
 
-    ``models`` maps the framework's model ids (``ChatOpenAI(model=...)``) to the session's engine
-    keys. ``unmapped`` says what happens to other models (see :data:`Unmapped`); the default is
-    ``"default"`` without a mapping (every model to the default engine), ``"error"`` with one.
+    ``models`` maps the framework's model ids (``ChatOpenAI(model=...)``,
+    ``OpenAIChatCompletionClient(model=...)``) to the session's engine keys. ``unmapped`` says
+    what happens to other models (see :data:`Unmapped`); the default is ``"default"`` without a
+    mapping (every model to the default engine), ``"error"`` with one.
     """
     b = _validated(session, models, unmapped)
     _install_hooks()

@@ -7,7 +7,8 @@ Two paths, one per kind of model:
   the answer is turned into an ``openai`` ``ChatCompletion`` — through the ``openai`` SDK's own
   ``parse_chat_completion`` when a ``response_format`` is set, as ``.parse()`` does — and handed
   to ``model._create_chat_result``. So tool calls, usage, ``additional_kwargs["parsed"]`` and
-  ``with_structured_output`` come out exactly as from a ``vllm serve`` endpoint.
+  ``with_structured_output`` come out exactly as from a ``vllm serve`` endpoint. The wire format
+  itself, shared with the AutoGen hook, is :mod:`halo_adapters.openai_wire`.
 * **Any other ``BaseChatModel``**: messages via ``convert_to_openai_messages``, the model's own
   sampling fields and call kwargs; the answer becomes an ``AIMessage`` with parsed ``tool_calls``.
 
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,32 +42,11 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables.config import var_child_runnable_config
 
+from halo_adapters import openai_wire
 from halo_core import SAMPLING_KEYS
 from halo_core import ChatResult as HaloChatResult
 
-#: Request fields with no effect on the answer (or that Halo sets itself); dropped silently.
-_IGNORED = frozenset(
-    {
-        "model",
-        "model_name",
-        "_type",
-        "stream",
-        "stream_options",
-        "stream_usage",
-        "user",
-        "store",
-        "service_tier",
-        "metadata",
-        "timeout",
-        "request_timeout",
-        "max_retries",
-        "prompt_cache_key",
-        "safety_identifier",
-    }
-)
-_RENAMED = {"max_completion_tokens": "max_tokens", "stop_sequences": "stop"}
 _ATTRS = tuple(sorted(SAMPLING_KEYS | {"max_completion_tokens", "n"}))
-_UNSET_AS_ENGINE_DEFAULT = ("temperature", "max_tokens")
 
 
 def model_id(model: BaseChatModel) -> str | None:
@@ -156,46 +134,6 @@ class HaloRequest:
         }
 
 
-def _split(
-    params: Mapping[str, Any], who: str, *, server_defaults: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sampling parameters vs. request fields (tools, ...); unsupported ones raise.
-
-    ``server_defaults``: unset temperature / max_tokens take the engine's defaults as ``vllm
-    serve`` applies them (OpenAI-compatible clients); otherwise Halo's (greedy).
-    """
-    params = dict(params)
-    extra_body = params.pop("extra_body", None)
-    if isinstance(extra_body, Mapping):
-        params.update(extra_body)
-    sampling: dict[str, Any] = {}
-    fields: dict[str, Any] = {}
-    for key, value in params.items():
-        key = _RENAMED.get(key, key)
-        if value is None or key in _IGNORED:
-            continue
-        if key == "n":
-            if value != 1:
-                raise NotImplementedError(
-                    f"Halo's LangChain hook supports n=1 only (got n={value})"
-                )
-        elif key in ("tools", "tool_choice", "response_format"):
-            fields[key] = value
-        elif key in ("functions", "function_call"):
-            raise NotImplementedError("legacy OpenAI `functions` are not supported; bind tools")
-        elif key in SAMPLING_KEYS:
-            sampling[key] = list(value) if key == "stop" else value
-        else:
-            raise NotImplementedError(
-                f"Halo's LangChain hook does not support the request parameter {key!r} "
-                f"(={value!r}) of {who} yet"
-            )
-    if server_defaults:
-        for key in _UNSET_AS_ENGINE_DEFAULT:
-            sampling.setdefault(key, None)
-    return sampling, fields
-
-
 def build_request(
     engine: str | None,
     model: BaseChatModel,
@@ -216,13 +154,9 @@ def build_request(
                 "use the Chat Completions API (use_responses_api=False)"
             )
         wire_messages = payload.pop("messages")
-        sampling, fields = _split(payload, who, server_defaults=True)
+        sampling, fields = openai_wire.split(payload, who, server_defaults=True)
         schema = fields.get("response_format")
-        wire_rf = schema
-        if schema is not None:
-            from openai.lib._parsing import type_to_response_format_param
-
-            wire_rf = type_to_response_format_param(schema)
+        wire_rf = None if schema is None else openai_wire.response_format_param(schema)
         return HaloRequest(
             messages=wire_messages,
             engine=engine,
@@ -239,7 +173,7 @@ def build_request(
     params.update(kwargs)
     if stop is not None:
         params["stop"] = stop
-    sampling, fields = _split(params, who, server_defaults=False)
+    sampling, fields = openai_wire.split(params, who, server_defaults=False)
     return HaloRequest(
         messages=convert_to_openai_messages(messages),
         engine=engine,
@@ -252,43 +186,10 @@ def build_request(
     )
 
 
-def _completion(req: HaloRequest, r: HaloChatResult) -> dict[str, Any]:
-    """The chat.completion body ``vllm serve`` would have returned for this answer."""
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": r.content,
-        "tool_calls": r.tool_calls,
-    }
-    if r.reasoning is not None:
-        message["reasoning"] = r.reasoning
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": req.model_id or "",
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": r.finish_reason}
-        ],
-        "usage": {
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.output_tokens,
-            "total_tokens": r.prompt_tokens + r.output_tokens,
-        },
-    }
-
-
 def _openai_result(model: BaseChatModel, req: HaloRequest, r: HaloChatResult) -> ChatResult:
-    from openai.lib._parsing import parse_chat_completion, validate_input_tools
-    from openai.types.chat import ChatCompletion
-
-    completion: Any = ChatCompletion.model_validate(_completion(req, r))
+    completion = openai_wire.chat_completion(openai_wire.completion(req.model_id, r))
     if req.schema is not None:  # what the SDK's chat.completions.parse() does with the response
-        tools: Any = req.tools
-        completion = parse_chat_completion(
-            response_format=req.schema,
-            chat_completion=completion,
-            input_tools=validate_input_tools(tools) if tools else validate_input_tools(),
-        )
+        completion = openai_wire.parsed(completion, req.schema, req.tools)
     return model._create_chat_result(completion, {})  # type: ignore[attr-defined]
 
 

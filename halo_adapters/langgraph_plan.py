@@ -13,10 +13,9 @@ Nodes come from ``graph.get_graph(xray=True)``, so the nodes of subgraphs appear
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from halo_core import END, START, CallRecord, ConsolidatedGraph, Plan, PlanEdge, PlanNode
+from halo_core import END, START, Plan, PlanEdge, PlanNode, records_of
 
 __all__ = ["explain", "plan_of", "structure"]
 
@@ -51,7 +50,7 @@ def plan_of(graph: Any, report_or_session: Any = None, since: int | None = None)
     plan = structure(graph)
     if report_or_session is None:
         return plan
-    return plan.annotate(_records(report_or_session), since or 0)
+    return plan.annotate(records_of(report_or_session), since or 0)
 
 
 def explain(graph: Any, session: Any, since: int | None = None) -> str:
@@ -62,22 +61,3 @@ def explain(graph: Any, session: Any, since: int | None = None) -> str:
 def _path(key: str) -> str:
     """An xray node id (``"outer:inner"``; ``":"`` cannot occur in node names) as a label path."""
     return key.replace(":", "/")
-
-
-def _records(source: Any) -> Iterable[CallRecord]:
-    if isinstance(source, ConsolidatedGraph):
-        return source
-    graph = getattr(source, "graph", None)
-    if isinstance(graph, ConsolidatedGraph):  # a Session
-        return graph
-    records = getattr(source, "records", None)
-    if records is not None and not isinstance(records, dict):  # a report with its own calls
-        return list(records)
-    if hasattr(source, "summary") and hasattr(source, "results"):
-        raise TypeError(
-            "this RunReport does not carry its calls; pass the session and "
-            "since=session.graph.next_call_id() captured before the run"
-        )
-    if isinstance(source, Iterable):
-        return list(source)
-    raise TypeError(f"cannot annotate a plan from {type(source).__name__}")

@@ -14,9 +14,9 @@ from halo_core.errors import (
     MalformedCallError,
     ToolCallError,
 )
-from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats
+from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats, records_of
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
-from halo_core.runtime import current_instance, enter_instance
+from halo_core.runtime import current_instance, enter_instance, leave_instance
 from halo_core.session import RunReport, Session
 
 __all__ = [
@@ -46,4 +46,6 @@ __all__ = [
     "ToolCallError",
     "current_instance",
     "enter_instance",
+    "leave_instance",
+    "records_of",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass
@@ -213,3 +213,24 @@ def busy_s(records: Iterable[CallRecord], *kinds: Literal["llm", "tool"]) -> flo
             total += b - max(a, end)
             end = b
     return total
+
+
+def records_of(source: Any) -> Iterable[CallRecord]:
+    """The call records of a consolidated graph, a session (its graph), a run report (its own
+    calls) or an iterable of records."""
+    if isinstance(source, ConsolidatedGraph):
+        return source
+    graph = getattr(source, "graph", None)
+    if isinstance(graph, ConsolidatedGraph):  # a Session
+        return graph
+    records = getattr(source, "records", None)
+    if records is not None and not isinstance(records, dict):  # a report with its own calls
+        return list(records)
+    if hasattr(source, "summary") and hasattr(source, "results"):
+        raise TypeError(
+            "this RunReport does not carry its calls; pass the session and "
+            "since=session.graph.next_call_id() captured before the run"
+        )
+    if isinstance(source, Iterable):
+        return list(source)
+    raise TypeError(f"cannot annotate a plan from {type(source).__name__}")

@@ -1,0 +1,75 @@
+"""Drop-in AutoGen AgentChat adapter: unchanged teams, run by the hundred through one Halo session.
+
+>>> import halo_adapters, halo_adapters.autogen as halo_ag                  # doctest: +SKIP
+>>> client = OpenAIChatCompletionClient(model="Qwen/Qwen3-14B", base_url=url, api_key="x",
+...                                     model_info=info)                    # doctest: +SKIP
+>>> teams = [make_team(client) for _ in tasks]                             # doctest: +SKIP
+>>> with halo_adapters.bind(s, models={"Qwen/Qwen3-14B": "qwen"}):         # doctest: +SKIP
+...     results = await asyncio.gather(*(t.run(task=x) for t, x in zip(teams, tasks)))
+>>> report = await halo_ag.abatch(lambda: make_team(client), tasks, session=s)  # doctest: +SKIP
+>>> report.results, print(report.format())                                 # doctest: +SKIP
+
+Under a binding every ``OpenAIChatCompletionClient`` call and every sync ``FunctionTool`` call
+of the teams goes through the session, and each top-level ``team.run`` / ``agent.run`` is one
+Halo instance, so the teams' calls coalesce (see :mod:`halo_adapters.autogen_hook`).
+:func:`batch` / :func:`abatch` also return the run report. Tools merge across instances only
+when declared :func:`pure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from halo_adapters.autogen_hook import pure
+from halo_adapters.binding import Unmapped, bind
+from halo_core import RunReport, Session
+
+__all__ = ["abatch", "batch", "pure"]
+
+#: one team (or agent) per task, or a factory called once per task
+Teams = Sequence[Any] | Callable[[], Any]
+
+
+async def abatch(
+    teams: Teams,
+    tasks: Sequence[Any],
+    *,
+    session: Session,
+    models: Mapping[str, str] | None = None,
+    unmapped: Unmapped | None = None,
+    progress: bool | None = False,
+) -> RunReport:
+    """``await team.run(task=task)`` for every task, each as one Halo instance; the run report.
+
+    ``teams``: one team or agent object per task (each runs once: AutoGen teams hold state), or
+    a factory ``() -> team`` called once per task. ``models`` / ``unmapped`` bind as
+    :func:`halo_adapters.bind`. ``report.results[i]`` is task i's ``TaskResult``, or its exception
+    (a failed instance fails alone).
+    """
+    tasks = list(tasks)
+    runners = [teams() for _ in tasks] if callable(teams) else list(teams)
+    if len(runners) != len(tasks):
+        raise ValueError(f"{len(runners)} teams for {len(tasks)} tasks: give one team per task")
+
+    async def one(i: int) -> Any:
+        return await runners[i].run(task=tasks[i])
+
+    with bind(session, models, unmapped=unmapped):
+        return await session.arun(one, range(len(tasks)), progress=progress, desc="autogen")
+
+
+def batch(
+    teams: Teams,
+    tasks: Sequence[Any],
+    *,
+    session: Session,
+    models: Mapping[str, str] | None = None,
+    unmapped: Unmapped | None = None,
+    progress: bool | None = False,
+) -> RunReport:
+    """:func:`abatch` on a fresh event loop (from sync code)."""
+    return asyncio.run(
+        abatch(teams, tasks, session=session, models=models, unmapped=unmapped, progress=progress)
+    )

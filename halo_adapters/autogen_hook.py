@@ -1,0 +1,528 @@
+"""Route AutoGen AgentChat's model-client calls, tool calls and runs through the active binding.
+
+Bind with :func:`halo_adapters.bind`, which installs these class-level hooks (inert outside a
+binding; importing this module leaves nothing installed: its :func:`self_test` takes its probe's
+hooks out again):
+
+* ``BaseOpenAIChatCompletionClient.create`` / ``create_stream``: for a model the binding serves
+  (``self._create_args["model"]``), AutoGen's own method runs with the call's route set, so
+  AutoGen builds the request and parses the answer exactly as against ``vllm serve``; the
+  ``openai`` SDK's ``AsyncCompletions.create`` / ``parse`` (``.stream`` calls ``create``) answer
+  the routed wire request through ``Session.achat``: a ``ChatCompletion``, a
+  ``ParsedChatCompletion`` or a stream of chunks ending as the real one does
+  (:mod:`halo_adapters.openai_wire`). A model the binding does not serve runs against its own
+  server inside ``Session.apassthrough`` (its streams are collected, then yielded).
+* ``BaseTool.run_json`` marks a call made inside a Halo instance; ``FunctionTool.run`` then runs
+  a sync tool function on Halo's tool pool via ``Session.atool`` (merged across instances only
+  when declared :func:`pure`). AutoGen's tracing span, ``ToolCallEvent`` and error reporting (a
+  raising tool is an ``is_error`` result to the model) stay around it, as without Halo.
+* ``BaseGroupChat.run_stream`` (what ``team.run`` consumes) and ``BaseChatAgent.run`` /
+  ``run_stream``: a run started outside any Halo instance is one (``Session.instance()``), so an
+  unchanged ``asyncio.gather`` of N teams coalesces. The instance is current only while the run's
+  own code runs, from before the team's embedded runtime starts (its tasks inherit it).
+
+Node labels: an LLM call's node is the calling agent's name (a team participant's from
+``MessageHandlerContext.agent_id()``, a lone agent's from its ``run``), ``"selector"`` for a
+``SelectorGroupChat``'s speaker selection; a tool call's is ``"<agent>:<tool>"``.
+
+Known gaps: only OpenAI-family clients are served (others call their own servers, unrecorded);
+a served stream carries the whole answer in one content chunk (Halo answers whole); async tool
+functions and other tool classes (handoffs are sync ``FunctionTool`` s; ``AgentTool``, MCP) run
+natively; a team on a runtime the user created (``runtime=...``) is no instance of its own, so
+its calls coalesce only by the epoch window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import copy
+import functools
+import inspect
+import logging
+import threading
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+import openai
+from autogen_agentchat.agents import BaseChatAgent
+from autogen_agentchat.teams import BaseGroupChat
+from autogen_core import AgentId, CancellationToken, MessageHandlerContext
+from autogen_core.models import UserMessage
+from autogen_core.tools import BaseTool, FunctionTool
+from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
+
+from halo_adapters import openai_wire
+from halo_adapters.binding import Binding, active, in_context
+from halo_core import (
+    ChatResult,
+    InstanceRef,
+    ToolCallError,
+    current_instance,
+    enter_instance,
+    leave_instance,
+)
+
+__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
+
+T = TypeVar("T")
+Hook = Callable[..., Any]
+
+log = logging.getLogger("halo")
+
+#: the node of a group-chat manager's own LLM calls, by the manager's name
+_MANAGER_NODES = {"SelectorGroupChatManager": "selector"}
+
+
+# ---- who is calling ------------------------------------------------------------------------
+
+#: a lone agent's run: its name and the message handler it was started from (if any)
+_agent: contextvars.ContextVar[tuple[str, AgentId | None] | None] = contextvars.ContextVar(
+    "halo_ag_agent", default=None
+)
+
+
+def _handler() -> AgentId | None:
+    try:
+        return MessageHandlerContext.agent_id()
+    except RuntimeError:  # not inside a runtime's message handler
+        return None
+
+
+def _caller() -> str | None:
+    """The name of the agent calling now (``"selector"`` for speaker selection), if any."""
+    handler = _handler()
+    own = _agent.get()
+    if own is not None and own[1] == handler:  # a lone run started in this very handler
+        return own[0]
+    if handler is None:
+        return None
+    name = handler.type.removesuffix(f"_{handler.key}")  # types are "{name}_{team id}"
+    return _MANAGER_NODES.get(name, name)
+
+
+@contextlib.contextmanager
+def _set(var: contextvars.ContextVar[T], value: T) -> Iterator[None]:
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+@contextlib.contextmanager
+def _as(inst: InstanceRef | None, agent: str | None) -> Iterator[None]:
+    """Run as Halo instance ``inst`` and as agent ``agent`` (each only when given)."""
+    token = enter_instance(inst) if inst is not None else None
+    try:
+        with _set(_agent, (agent, _handler())) if agent is not None else contextlib.nullcontext():
+            yield
+    finally:
+        if token is not None:
+            leave_instance(token)
+
+
+async def _stepped(
+    agen: AsyncGenerator[T, None], scope: Callable[[], contextlib.AbstractContextManager[Any]]
+) -> AsyncGenerator[T, None]:
+    """``agen``'s items with ``scope()`` entered around each of its steps only: context variables
+    set inside an async generator would stay set in its consumer between items."""
+    try:
+        while True:
+            with scope():
+                try:
+                    item = await anext(agen)
+                except StopAsyncIteration:
+                    return
+            yield item
+    finally:
+        with scope():
+            await agen.aclose()
+
+
+# ---- model clients ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where the SDK request of one served ``create`` goes."""
+
+    binding: Binding
+    engine: str | None
+    node: str | None
+    who: str  # the client class, for error messages
+
+
+_llm_route: contextvars.ContextVar[_Route | None] = contextvars.ContextVar(
+    "halo_ag_llm_route", default=None
+)
+
+
+def _served(client: Any) -> tuple[Binding, str | None, str | None, str] | None:
+    """(binding, model id, node, client class) of a call under a binding."""
+    b = active()
+    if b is None:
+        return None
+    model = client._create_args.get("model")
+    return b, model if isinstance(model, str) else None, _caller(), type(client).__name__
+
+
+async def _alist(agen: AsyncGenerator[T, None]) -> list[T]:
+    return [x async for x in agen]
+
+
+def _client_create(original: Hook) -> Hook:
+    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        own = functools.partial(original, self, *args, **kwargs)
+        call = _served(self)
+        if call is None:
+            return await own()
+        b, model, node, who = call
+        if not b.serves(model):
+            return await b.session.apassthrough(own, model=model or who, node=node)
+        with _set(_llm_route, _Route(b, b.engine_for(model, who), node, who)):
+            return await own()
+
+    return create
+
+
+def _client_create_stream(original: Hook) -> Hook:
+    async def create_stream(self: Any, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        own = original(self, *args, **kwargs)
+        call = _served(self)
+        route = None
+        if call is not None:
+            b, model, node, who = call
+            if not b.serves(model):
+                for item in await b.session.apassthrough(
+                    lambda: _alist(own), model=model or who, node=node
+                ):
+                    yield item
+                return
+            route = _Route(b, b.engine_for(model, who), node, who)
+        async with contextlib.aclosing(_stepped(own, lambda: _set(_llm_route, route))) as items:
+            async for item in items:
+                yield item
+
+    return create_stream
+
+
+async def _answer(route: _Route, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The chat.completion body ``vllm serve`` would return for a request body, from Halo."""
+    request = dict(body)
+    messages = request.pop("messages")
+    sampling, fields = openai_wire.split(request, route.who, server_defaults=True)
+    r = await route.binding.session.achat(
+        messages, model=route.engine, node=route.node, **fields, **sampling
+    )
+    return openai_wire.completion(body.get("model"), r)
+
+
+def _sdk_create(original: Hook) -> Hook:
+    async def create(self: Any, **kwargs: Any) -> Any:
+        route = _llm_route.get()
+        if route is None:
+            return await original(self, **kwargs)
+        body = openai_wire.request_body(kwargs)
+        answer = await _answer(route, body)
+        if body.get("stream"):
+            usage = (body.get("stream_options") or {}).get("include_usage") is True
+            return openai_wire.ChunkStream(openai_wire.chunks(answer, include_usage=usage))
+        return openai_wire.chat_completion(answer)
+
+    return create
+
+
+def _sdk_parse(original: Hook) -> Hook:
+    async def parse(self: Any, **kwargs: Any) -> Any:
+        route = _llm_route.get()
+        if route is None:
+            return await original(self, **kwargs)
+        body = openai_wire.parse_body(kwargs)
+        chat = openai_wire.chat_completion(await _answer(route, body))
+        schema = kwargs.get("response_format", openai.omit)
+        return openai_wire.parsed(chat, schema, body.get("tools"))
+
+    return parse
+
+
+# ---- tools -----------------------------------------------------------------------------------
+
+
+#: the binding, the tool whose ``run_json`` runs now inside a Halo instance, the call's node
+_tool_call: contextvars.ContextVar[tuple[Binding, Any, str] | None] = contextvars.ContextVar(
+    "halo_ag_tool_call", default=None
+)
+
+
+def pure(tool: T) -> T:
+    """Declare an AutoGen tool pure (same input, same output, no side effects): Halo may merge
+    identical calls across instances. Sets ``tool.halo_pure = True``; returns the tool."""
+    setattr(tool, "halo_pure", True)  # noqa: B010 (BaseTool declares no such attribute)
+    return tool
+
+
+def _run_json(original: Hook) -> Hook:
+    async def run_json(
+        self: Any, args: Mapping[str, Any], cancellation_token: Any, call_id: str | None = None
+    ) -> Any:
+        b = active()
+        if b is None or current_instance() is None:
+            return await original(self, args, cancellation_token, call_id=call_id)
+        agent = _caller()
+        with _set(_tool_call, (b, self, f"{agent}:{self.name}" if agent else self.name)):
+            return await original(self, args, cancellation_token, call_id=call_id)
+
+    return run_json
+
+
+def _tool_body(tool: Any, cancellation_token: CancellationToken) -> Callable[[dict[str, Any]], Any]:
+    """The tool's function as one call on the tool pool (the token kept out of the dedup key)."""
+    func = tool._func
+    hidden = {"cancellation_token": cancellation_token} if tool._has_cancellation_support else {}
+
+    def body(arguments: dict[str, Any]) -> Any:
+        return func(**arguments, **hidden)
+
+    # the dedup key of a pure tool: the function behind the tool, its name, its arguments
+    body.__module__ = getattr(func, "__module__", None) or type(tool).__module__
+    body.__qualname__ = f"{getattr(func, '__qualname__', type(tool).__qualname__)}[{tool.name}]"
+    body.__name__ = tool.name
+    return body
+
+
+def _own_error(e: ToolCallError) -> BaseException:
+    """The tool's own exception, which AutoGen reports to the model as without Halo (a copy:
+    merged calls share one)."""
+    cause = e.__cause__
+    if not isinstance(cause, Exception):
+        return e
+    try:
+        return copy.copy(cause)
+    except Exception:
+        return cause
+
+
+def _function_run(original: Hook) -> Hook:
+    async def run(self: Any, args: Any, cancellation_token: CancellationToken) -> Any:
+        call = _tool_call.get()
+        if call is None or call[1] is not self or inspect.iscoroutinefunction(self._func):
+            return await original(self, args, cancellation_token)
+        b, _, node = call
+        arguments = {n: getattr(args, n) for n in self._signature.parameters if hasattr(args, n)}
+        future = asyncio.ensure_future(
+            b.session.atool(
+                _tool_body(self, cancellation_token),
+                arguments,
+                pure=getattr(self, "halo_pure", False) is True,
+                node=node,
+            )
+        )
+        cancellation_token.link_future(future)
+        try:
+            return await future
+        except ToolCallError as e:
+            raise _own_error(e) from None
+
+    return run
+
+
+# ---- runs as instances -----------------------------------------------------------------------
+
+
+def _instance_session() -> Any | None:
+    """The bound session, when a run starting now is to be a Halo instance of its own."""
+    b = active()
+    if b is None or current_instance() is not None or not hasattr(b.session, "instance"):
+        return None
+    return b.session
+
+
+@contextlib.contextmanager
+def _registered(session: Any | None) -> Iterator[InstanceRef | None]:
+    """A new instance of ``session`` (``None``: no instance), live for the block but current
+    nowhere yet: entered in a copy of the context, for :func:`_as` to make current."""
+    if session is None:
+        yield None
+        return
+    ctx = contextvars.copy_context()
+    instance = session.instance()
+    ref: InstanceRef = ctx.run(instance.__enter__)
+    try:
+        yield ref
+    finally:
+        ctx.run(instance.__exit__, None, None, None)
+
+
+@functools.cache
+def _warn_own_runtime() -> None:
+    log.warning(
+        "halo: an AutoGen team on a runtime of its own (runtime=...) is no Halo instance: its "
+        "calls go through Halo but coalesce with other teams' only by the epoch window"
+    )
+
+
+def _team_run_stream(original: Hook) -> Hook:
+    async def run_stream(self: Any, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        own = original(self, *args, **kwargs)
+        session = _instance_session()
+        if session is not None and not getattr(self, "_embedded_runtime", True):
+            _warn_own_runtime()
+            session = None
+        with _registered(session) as ref:
+            async with contextlib.aclosing(_stepped(own, lambda: _as(ref, None))) as items:
+                async for item in items:
+                    yield item
+
+    return run_stream
+
+
+def _agent_run(original: Hook) -> Hook:
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _registered(_instance_session()) as ref, _as(ref, self.name):
+            return await original(self, *args, **kwargs)
+
+    return run
+
+
+def _agent_run_stream(original: Hook) -> Hook:
+    async def run_stream(self: Any, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        own = original(self, *args, **kwargs)
+        with _registered(_instance_session()) as ref:
+            async with contextlib.aclosing(_stepped(own, lambda: _as(ref, self.name))) as items:
+                async for item in items:
+                    yield item
+
+    return run_stream
+
+
+# ---- install / uninstall / self-test ---------------------------------------------------------
+
+
+def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
+    """(class, method, hook factory) for every hook; the SDK's classes as this version has them."""
+    sdk = openai.AsyncOpenAI(api_key="halo", base_url="http://127.0.0.1:9/v1")
+    completions = dict.fromkeys([type(sdk.chat.completions), type(sdk.beta.chat.completions)])
+    sdk_hooks = {"create": _sdk_create, "parse": _sdk_parse}
+    return [
+        (BaseOpenAIChatCompletionClient, "create", _client_create),
+        (BaseOpenAIChatCompletionClient, "create_stream", _client_create_stream),
+        *((c, name, h) for c in completions for name, h in sdk_hooks.items() if name in vars(c)),
+        (BaseTool, "run_json", _run_json),
+        (FunctionTool, "run", _function_run),
+        (BaseGroupChat, "run_stream", _team_run_stream),
+        (BaseChatAgent, "run", _agent_run),
+        (BaseChatAgent, "run_stream", _agent_run_stream),
+    ]
+
+
+_originals: dict[tuple[type, str], Any] = {}
+_install_lock = threading.RLock()
+
+
+def installed() -> bool:
+    """Whether the class-level hooks are in place."""
+    return bool(_originals)
+
+
+def install() -> None:
+    """Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`)."""
+    with _install_lock:
+        if not _originals:
+            for cls, name, make in _patches():
+                _originals[(cls, name)] = original = vars(cls)[name]
+                setattr(cls, name, functools.wraps(original)(make(original)))
+
+
+def uninstall() -> None:
+    """Restore AutoGen's and the SDK's own methods."""
+    with _install_lock:
+        for (cls, name), original in _originals.items():
+            setattr(cls, name, original)
+        _originals.clear()
+
+
+class _ProbeSession:
+    """Stands in for a Session in the self-test."""
+
+    def __init__(self) -> None:
+        self.chats: list[list[dict[str, Any]]] = []
+        self.tools: list[str] = []
+
+    async def achat(self, messages: list[dict[str, Any]], **kw: Any) -> ChatResult:
+        self.chats.append(messages)
+        return ChatResult("probe", 1, 1, 0, "stop", [], content="probe")
+
+    async def atool(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        self.tools.append(fn.__name__)
+        return fn(*args)
+
+
+def _halo_probe_echo(x: str) -> str:
+    return x
+
+
+async def _probe() -> str | None:
+    """What the hooks failed to see (``None``: they saw a create call and a tool call)."""
+    probe = _ProbeSession()
+    info = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown"}
+    try:
+        client = OpenAIChatCompletionClient(
+            model="halo-probe",
+            api_key="halo",
+            base_url="http://127.0.0.1:9/v1",
+            max_retries=0,
+            model_info={**info, "structured_output": True},  # type: ignore[typeddict-item]
+        )
+        tool = FunctionTool(_halo_probe_echo, description="Echo.", name="halo_probe")
+        with in_context(Binding(probe)), _as(InstanceRef(-1, 0), None):
+            result = await client.create([UserMessage(content="ping", source="user")])
+            echoed = await tool.run_json({"x": "pong"}, CancellationToken())
+        await client.close()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    if result.content != "probe" or [m[-1].get("content") for m in probe.chats] != ["ping"]:
+        return "the create call did not reach the session"
+    if echoed != "pong" or probe.tools != ["halo_probe"]:
+        return "the tool call did not reach the session"
+    return None
+
+
+def _run_alone(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to its end on a fresh loop in a thread (the caller's loop may be busy)."""
+    out: list[T] = []
+
+    def main() -> None:
+        out.append(asyncio.run(make()))
+
+    thread = threading.Thread(target=main, name="halo-autogen-self-test")
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def self_test() -> None:
+    """Prove the hooks see a create call and a tool call (a probe client and session, no
+    network); raise ImportError naming the autogen-ext and openai versions if not. Leaves the
+    hooks installed only if they were."""
+    with _install_lock:
+        was = installed()
+        install()
+        try:
+            failure = _run_alone(_probe)
+        finally:
+            if not was:
+                uninstall()
+    if failure is not None:
+        raise ImportError(
+            "halo_adapters.autogen_hook: the hooks on BaseOpenAIChatCompletionClient.create, the "
+            "openai SDK's chat.completions.create and BaseTool.run_json did not work with "
+            f"autogen-ext {version('autogen-ext')} and openai {openai.__version__} ({failure}); "
+            "this version's call path differs from what the hook expects"
+        )
+
+
+self_test()
