@@ -142,11 +142,11 @@ class Compared:
 def _row(m: Measured) -> str:
     system = m.detail if m.system == "baseline" else m.system
     if m.stopped:
-        return f"| {m.n} | {system} | (stopped) | | | | | | |"
+        return f"| {m.n} | {system} | (stopped) | | | | | | | |"
     tools = tool_runs(m.results) if m.system == "baseline" else m.tool_executed
     return (
         f"| {m.n} | {system} | {m.wall_s:.2f} | {m.n / m.wall_s:.2f} | {m.engine_requests} | "
-        f"{m.prompt_tokens} | {m.computed_tokens} | {tools} | {m.failed} |"
+        f"{m.prompt_tokens} | {m.computed_tokens} | {m.engine_steps} | {tools} | {m.failed} |"
     )
 
 
@@ -164,8 +164,8 @@ def tables(rows: Sequence[Compared]) -> str:
     return "\n".join(
         [
             "| N | system | wall s | tasks/s | engine requests | prompt tokens | computed | "
-            "tool runs | failed |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "engine steps | tool runs | failed |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *(_row(m) for c in rows for m in [*c.baseline, c.halo]),
             "",
             "| N | distinct tasks | speedup (wall) | fewer engine requests | fewer computed "
