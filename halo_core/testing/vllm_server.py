@@ -27,6 +27,8 @@ from halo_core.errors import HaloError
 #: its required / named tool choice is plain guided JSON, which ``compact_json`` keeps short
 #: (hermes' structural tags allow free whitespace, which random test models never stop emitting).
 DEFAULT_TOOL_PARSER = "pythonic"
+#: What Halo's in-process engines set in the environment (halo_core.backends.vllm_inprocess).
+_IN_PROCESS_ENGINE_ENV = frozenset({"VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"})
 
 
 class ServerStartError(HaloError, RuntimeError):
@@ -79,8 +81,11 @@ class VLLMServer:
             self.cmd += ["--structured-outputs-config.backend", "xgrammar"]
             self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
         self.cmd += list(extra_args)
+        # a server as `vllm serve` runs by default: not the in-process engine settings Halo puts
+        # in this process's environment (all cores bound for three servers made them 3x slower)
+        inherited = {k: v for k, v in os.environ.items() if k not in _IN_PROCESS_ENGINE_ENV}
         self.env = {
-            **os.environ,
+            **inherited,
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib))),
             "VLLM_SERVER_DEV_MODE": "1",  # for POST /reset_prefix_cache between benchmark runs
             "VLLM_LOGGING_LEVEL": "INFO",  # its own log file (a quiet Halo session sets ERROR)
