@@ -31,13 +31,14 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.conditions import TextMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core.models import ChatCompletionClient
-from autogen_core.tools import FunctionTool
+from autogen_core.tools import BaseTool, FunctionTool
 
 try:  # imported as examples.autogen_tools
     from examples._autogen_common import pure, run_example
@@ -136,12 +137,17 @@ TOOLS = [
 MAX_TURNS = 3
 
 
-def make_team(client: ChatCompletionClient, *, max_turns: int = MAX_TURNS) -> RoundRobinGroupChat:
-    """A new single-analyst team; it ends at the analyst's first text answer."""
+def make_team(
+    client: ChatCompletionClient,
+    *,
+    max_turns: int = MAX_TURNS,
+    tools: Sequence[BaseTool[Any, Any]] = TOOLS,
+) -> RoundRobinGroupChat:
+    """A new single-analyst team with ``tools``; it ends at the analyst's first text answer."""
     analyst = AssistantAgent(
         "analyst",
         model_client=client,
-        tools=[*TOOLS],
+        tools=[*tools],
         reflect_on_tool_use=True,
         system_message=f"You answer questions about a bookshop with its SQLite database "
         f"({SCHEMA}). Call run_sql with one SELECT, or calculator, then answer in one sentence.",

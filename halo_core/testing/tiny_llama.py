@@ -3,16 +3,23 @@
 A plain Hugging Face directory that vLLM loads without touching the hub; the tokenizer is trained
 on ``tiny_corpus.txt`` (everyday English, so ordinary prompts encode at roughly one token per 3-5
 characters). Heavy libraries are imported inside the functions.
+
+A *scripted* build (``script="..."``) has weights set so that greedy decoding of any chat prompt
+writes ``script`` and stops: the layers add nothing to the residual stream, and the embedding and
+output head chain the prompt's last token (the newline after the assistant header) through the
+script's tokens to end-of-text. A random model never writes a well-formed tool call; this one
+does, on every turn, so tests can drive tool calls and handoffs through a real engine.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import tempfile
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from halo_core.models import publish_dir
 
@@ -88,14 +95,63 @@ def _tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def _script_chain(tokenizer: PreTrainedTokenizerFast, script: tuple[str, ...]) -> list[int]:
+    """The token ids greedy decoding must walk: the generation prompt's last token, one token per
+    piece of ``script`` (the vocabulary's own, else one added to ``tokenizer`` for it), then
+    end-of-text. Pieces must be distinct: a chain through one token twice would loop."""
+    if len(set(script)) != len(script) or not all(script):
+        raise ValueError(f"script {script!r}: pieces must be distinct and non-empty")
+    if any(c.isspace() for piece in script for c in piece):
+        raise ValueError(f"script {script!r}: pieces must not hold whitespace (byte-level BPE)")
+    vocab = {tokenizer.decode([i]): i for i in range(len(tokenizer))}
+    tokenizer.add_tokens([piece for piece in script if piece not in vocab])
+    pieces = [vocab.get(piece) or tokenizer.convert_tokens_to_ids(piece) for piece in script]
+    prompt = [{"role": "user", "content": "hi"}]
+    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    trigger = tokenizer.encode(str(text), add_special_tokens=False)[-1]
+    return [trigger, *pieces, tokenizer.eos_token_id]
+
+
+def _script_weights(model: Any, chain: list[int]) -> None:
+    """Set ``model``'s weights so greedy decoding from ``chain[0]`` walks ``chain``.
+
+    Every layer's output projections are zeroed (the residual stream stays the token's
+    embedding); chain step ``j`` gets basis vector ``j`` as its embedding, and the head scores
+    the next step's token on dimension ``j`` far above any other token.
+    """
+    import torch
+
+    steps = len(chain) - 1
+    if steps > model.config.hidden_size:
+        raise ValueError(f"a script of {steps - 1} pieces needs hidden_size >= {steps}")
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed, head = model.model.embed_tokens.weight, model.lm_head.weight
+        embed[:, :steps] = 0
+        head[:, :steps] = 0
+        for j, (tok, nxt) in enumerate(itertools.pairwise(chain)):
+            embed[tok] = 0
+            embed[tok, j] = 1.0
+            head[nxt, j] = 10.0
+
+
 def build_tiny_llama(
-    path: Path, *, hidden_size: int = 256, num_layers: int = 2, seed: int = 0
+    path: Path,
+    *,
+    hidden_size: int = 256,
+    num_layers: int = 2,
+    seed: int = 0,
+    script: tuple[str, ...] | None = None,
 ) -> Path:
     """Build (once) a tiny random-weight Llama with a chat tokenizer at ``path``; return ``path``.
 
     Deterministic: the same arguments always give the same weights. ``hidden_size`` must be a
-    multiple of 64 (heads of 64 dims). A build whose marker records the same parameters is reused
-    as is; any other build at ``path`` made by this function is replaced.
+    multiple of 64 (heads of 64 dims). With ``script`` (distinct pieces, one token each: the
+    vocabulary's, else one added to the tokenizer), greedy decoding of every chat prompt writes
+    exactly their concatenation (see the module docstring). A build whose marker records the same
+    parameters is reused as is; any other build at ``path`` made by this function is replaced.
     """
     if hidden_size <= 0 or hidden_size % _HEAD_DIM:
         raise ValueError(f"hidden_size={hidden_size}: use a positive multiple of {_HEAD_DIM}")
@@ -107,6 +163,7 @@ def build_tiny_llama(
         "hidden_size": hidden_size,
         "num_layers": num_layers,
         "seed": seed,
+        **({"script": list(script)} if script is not None else {}),
     }
     marker = path / _TINY_MARKER
 
@@ -125,6 +182,7 @@ def build_tiny_llama(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tokenizer = _tiny_tokenizer()
+        chain = _script_chain(tokenizer, script) if script is not None else None
         tokenizer.save_pretrained(tmp)
         bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
         config = LlamaConfig(
@@ -143,6 +201,8 @@ def build_tiny_llama(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = LlamaForCausalLM(config)
+        if chain is not None:
+            _script_weights(model, chain)
         model.generation_config = GenerationConfig(
             bos_token_id=bos, eos_token_id=eos, pad_token_id=pad
         )
