@@ -406,6 +406,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument(
         "--resume", action="store_true", help="keep rows already in --out with the same settings"
     )
+    p.add_argument(
+        "--backend",
+        default="vllm",
+        help="Halo's engine backend: vllm (engine core in process) or vllm-mp (own process)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.latency_scale, args.concurrency = 64, 0.02, [64]
@@ -433,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "max_tokens": args.max_tokens,
         "max_model_len": args.max_model_len,
         "halo_engines": "compiled",
+        **({"backend": args.backend} if args.backend != "vllm" else {}),
     }
     kept = _kept_rows(out, settings) if args.resume else {}
     todo = [n for n in names if n not in kept]
@@ -452,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     engines = {
         roles[0]: EngineConfig(
             model=d,
+            backend=args.backend,
             max_model_len=args.max_model_len,
             tool_call_parser=DEFAULT_TOOL_PARSER,
             compact_json=True,

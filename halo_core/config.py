@@ -23,7 +23,9 @@ class EngineConfig(BaseModel):
     backend: str = Field(
         "vllm",
         description="engine backend, by name in halo_core.backends' registry: 'vllm' = stock "
-        "vLLM in this process",
+        "vLLM with its engine core in this process; 'vllm-mp' = its engine core in a process of "
+        "its own (as `vllm serve` runs it: out of the workflow's GIL; no step shapes, so no "
+        "calibration)",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_model_len: int = Field(2048, ge=16)
@@ -59,6 +61,12 @@ class EngineConfig(BaseModel):
         description="guided JSON without free whitespace (vLLM structured_outputs_config."
         "disable_any_whitespace; serve it with --structured-outputs-config."
         "disable_any_whitespace true for the same outputs)",
+    )
+    calibrate: bool = Field(
+        True,
+        description="fit the engine's cost model by a short calibration run at its first start "
+        "(a few seconds; cached per configuration under $HALO_CACHE_DIR/cost_models); False: "
+        "the model is fitted only from the steps the engine runs",
     )
     wait_for_leader_prefill: bool = Field(
         False,

@@ -38,6 +38,11 @@ class CallRecord:
     passthrough: bool = False
 
     @property
+    def computed_tokens(self) -> int:
+        """Prompt tokens the engine computed (not served from its prefix cache)."""
+        return self.prompt_tokens - self.cached_tokens
+
+    @property
     def executed(self) -> bool:
         """True when this call ran on Halo's engine / tool pool itself (not served by a merge,
         not passed through to its own client)."""

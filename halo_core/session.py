@@ -37,8 +37,30 @@ from halo_core.runtime import (
     enter_instance,
     leave_instance,
 )
+from halo_core.scheduler.calibration import load_or_calibrate
+from halo_core.scheduler.cost_model import StepCost, ToolLatency, Work, simulate
 
 log = logging.getLogger("halo")
+
+#: Steps an engine must have run before :meth:`Session.step_cost` refits from them.
+MIN_FIT_STEPS = 32
+
+
+@dataclass(frozen=True)
+class EngineTime:
+    """One engine's busy time in a run (seconds inside its steps) and the cost model's
+    prediction of it: the run's executed calls replayed through :func:`simulate` as they reached
+    the engine, with the step cost fitted before the run."""
+
+    measured_s: float
+    predicted_s: float | None
+
+    @property
+    def error(self) -> float | None:
+        """(predicted - measured) / measured."""
+        if self.predicted_s is None or not self.measured_s:
+            return None
+        return (self.predicted_s - self.measured_s) / self.measured_s
 
 
 @dataclass
@@ -55,6 +77,7 @@ class RunReport:
     records: list[CallRecord] = field(default_factory=list)
     plan_s: float = 0.0
     instance_uids: list[int] = field(default_factory=list)
+    engine_time: dict[str, EngineTime] = field(default_factory=dict)
 
     def consumers(self, call_ids: Iterable[int]) -> list[int]:
         """Input indices of the instances that got these calls' outputs: each call's own
@@ -82,6 +105,11 @@ class RunReport:
                 f"prefix cache ({cached})",
                 f"output tokens    {s.output_tokens}",
                 f"epochs           {s.epochs} ({self.plan_s:.2f} s planning)",
+                *(
+                    f"engine {key:<9} {t.measured_s:.2f} s busy"
+                    + (f", {t.predicted_s:.2f} s predicted ({t.error:+.0%})" if t.error else "")
+                    for key, t in self.engine_time.items()
+                ),
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
@@ -106,9 +134,13 @@ class Session:
         self.config = config
         self.engines: dict[str, Engine] = {}
         configure_engine_logs(config.engine_log_level)
+        #: Each engine's calibrated step cost (engines with ``calibrate=True``).
+        self.calibrated: dict[str, StepCost] = {}
         try:
             for key, cfg in config.engines.items():
                 self.engines[key] = make_engine(key, cfg)
+                if cfg.calibrate and (cost := load_or_calibrate(self.engines[key])):
+                    self.calibrated[key] = cost
         except BaseException:
             self.close()
             raise
@@ -161,6 +193,20 @@ class Session:
             yield
         finally:
             self._processor.observers.remove(observer)
+
+    def step_cost(self, model: str | None = None) -> StepCost | None:
+        """The engine's step cost: refitted from its latest steps once it has run
+        ``MIN_FIT_STEPS``, else its calibration (``None`` before either)."""
+        key = model or self.config.default_model
+        records = self.engines[key].step_records()
+        if len(records) >= MIN_FIT_STEPS:
+            return StepCost.fit(records)
+        return self.calibrated.get(key)
+
+    @property
+    def tool_latency(self) -> ToolLatency:
+        """Each tool's run time, a moving average (by the tool's qualified name)."""
+        return self._processor.tool_latency
 
     def reset(self) -> None:
         """Forget the dedup memo, the graph and every engine's prefix cache."""
@@ -457,31 +503,56 @@ class Session:
         """Async :meth:`map`."""
         return (await self.arun(fn, inputs, **kw)).results
 
-    def _marks(self) -> tuple[tuple[dict[str, EngineCounters], float], int, float]:
+    def _marks(self) -> tuple[_Marks, int, float]:
+        costs = {k: self.step_cost(k) for k in self.engines}
         return (
-            (self.counters(), self._processor.plan_s),
+            (self.counters(), self._processor.plan_s, costs),
             self.graph.next_call_id(),
             time.perf_counter(),
         )
+
+    def _predicted_s(
+        self, key: str, cost: StepCost | None, records: list[CallRecord]
+    ) -> float | None:
+        """``cost``'s prediction of engine ``key``'s busy time for the executed calls."""
+        if cost is None:
+            return None
+        work = [
+            Work(r.computed_tokens, r.cached_tokens, r.output_tokens, r.dispatched_s)
+            for r in records
+            if r.kind == "llm" and r.model == key and r.executed and r.dispatched_s is not None
+        ]
+        engine = self.engines[key]
+        return simulate(
+            work, cost, token_budget=engine.max_num_batched_tokens, max_seqs=engine.max_num_seqs
+        ).busy_s
 
     def _report(
         self,
         results: list[Any],
         refs: list[InstanceRef],
         t0: float,
-        before: tuple[dict[str, EngineCounters], float],
+        before: _Marks,
         since: int,
     ) -> RunReport:
         wall = time.perf_counter() - t0
-        counters, plan_s = before
+        counters, plan_s, costs = before
         after = self.counters()
         delta = {k: after[k] - counters[k] for k in after}
         records = [r for r in self.graph if r.call_id >= since]
         summary = self.graph.summary(since)
         plan_s = self._processor.plan_s - plan_s
         uids = [r.uid for r in refs]
-        return RunReport(results, wall, summary, delta, records, plan_s, uids)
+        times = {
+            k: EngineTime(d.step_s, self._predicted_s(k, costs[k], records))
+            for k, d in delta.items()
+            if d.steps
+        }
+        return RunReport(results, wall, summary, delta, records, plan_s, uids, times)
 
+
+#: A run's starting marks: engine counters, planning time so far, each engine's step cost.
+_Marks = tuple[dict[str, EngineCounters], float, dict[str, StepCost | None]]
 
 #: Threads of the default executor Halo gave each event loop (see :meth:`Session.arun`).
 _EXECUTOR_WIDTH: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (

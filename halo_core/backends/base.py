@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from halo_core.calls import ChatRequest, ChatResult
+from halo_core.scheduler.cost_model import StepRecord
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class Engine(Protocol):
     model: str
     block_size: int
     max_model_len: int
+    #: One step's token budget (prompt chunks plus decodes) and most sequences running at once.
+    max_num_batched_tokens: int
+    max_num_seqs: int
     #: True when a request submitted after another reuses the prefix blocks the earlier one
     #: allocated, even before it ran (vLLM v1 caches blocks as it schedules them): followers of
     #: a prefix group may then go right behind their leader instead of after its prefill.
@@ -82,6 +86,11 @@ class Engine(Protocol):
 
     def counters(self) -> EngineCounters:
         """Engine-wide request / token / prefix-cache counters since start."""
+        ...
+
+    def step_records(self) -> list[StepRecord]:
+        """The engine's latest steps (shape and time), oldest first, for the cost model; empty
+        where the backend cannot see its steps."""
         ...
 
     def reset_prefix_cache(self) -> None:

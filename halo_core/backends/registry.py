@@ -36,4 +36,11 @@ def _vllm_inprocess(key: str, config: EngineConfig) -> Engine:
     return VLLMEngine(config, key=key)
 
 
+def _vllm_multiprocess(key: str, config: EngineConfig) -> Engine:
+    from halo_core.backends.vllm_inprocess import VLLMEngine
+
+    return VLLMEngine(config, key=key, multiprocess=True)
+
+
 register("vllm", _vllm_inprocess)
+register("vllm-mp", _vllm_multiprocess)

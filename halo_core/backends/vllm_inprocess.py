@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,12 @@ from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 from halo_core.models import resolve_model
+from halo_core.scheduler.cost_model import StepRecord, StepShape
 
 log = logging.getLogger("halo.engine")
+
+#: How many of its latest steps an engine keeps (:meth:`VLLMEngine.step_records`).
+STEP_RECORDS = 8192
 
 
 def _cpu_only() -> bool:
@@ -104,8 +109,9 @@ class _Live:
 class VLLMEngine:
     """One model on one in-process vLLM engine (see :class:`~halo_core.backends.base.Engine`)."""
 
-    def __init__(self, cfg: EngineConfig, key: str = "default"):
+    def __init__(self, cfg: EngineConfig, key: str = "default", *, multiprocess: bool = False):
         self.key = key
+        self.multiprocess = multiprocess
         self.cfg = cfg
         self.model = resolve_model(cfg.model)
         if os.sep in cfg.model and not Path(self.model).is_dir():
@@ -140,7 +146,9 @@ class VLLMEngine:
             **extra,
         )
         try:
-            self._engine = LLMEngine.from_engine_args(args, stat_loggers=[self._counts.factory])
+            self._engine = LLMEngine.from_engine_args(
+                args, stat_loggers=[self._counts.factory], enable_multiprocessing=multiprocess
+            )
         except Exception as e:
             raise ConfigError(
                 f"engine {key!r} could not load model {cfg.model!r}: {type(e).__name__}: {e}. "
@@ -150,6 +158,7 @@ class VLLMEngine:
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
         self.max_num_batched_tokens: int = vcfg.scheduler_config.max_num_batched_tokens
+        self.max_num_seqs: int = vcfg.scheduler_config.max_num_seqs
         self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         try:
             self._chat = ChatFrontend(
@@ -164,6 +173,9 @@ class VLLMEngine:
                 f"{cfg.reasoning_parser!r} unusable with {cfg.model!r}: {e}. Use a parser name "
                 "vllm serve accepts for this model (e.g. 'hermes'), or None"
             ) from e
+        self._steps: deque[StepRecord] = deque(maxlen=STEP_RECORDS)
+        self._shape: StepShape | None = None  # what vLLM's scheduler put in the running step
+        self._watch_steps()
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._live: dict[str, _Live] = {}
         self._closed = False
@@ -201,6 +213,10 @@ class VLLMEngine:
         """Counters from the engine's own stats (vLLM's stat-logger interface)."""
         return self._counts.snapshot()
 
+    def step_records(self) -> list[StepRecord]:
+        """The engine's latest steps (up to ``STEP_RECORDS``), oldest first."""
+        return list(self._steps)
+
     def reset_prefix_cache(self) -> None:
         """Drop the prefix cache (waits for the engine thread to do it between steps)."""
         done = threading.Event()
@@ -235,6 +251,36 @@ class VLLMEngine:
         gc.collect()
 
     # ---- engine thread -----------------------------------------------------------------------
+    def _watch_steps(self) -> None:
+        """Wrap vLLM's scheduler so each step's shape is known: its uncached prompt tokens (a
+        scheduled sequence that had not yet computed its whole prompt, or got more than one
+        token), decoding sequences, and the cached tokens they attend to."""
+        if self.multiprocess:
+            return  # the scheduler runs in the engine-core process
+        try:
+            scheduler = self._engine.engine_core.engine_core.scheduler  # type: ignore[attr-defined]
+            schedule = scheduler.schedule
+        except AttributeError:
+            log.warning("engine %r: vLLM's scheduler is out of reach, no step shapes", self.key)
+            return
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            out = schedule(*args, **kwargs)
+            prefill = decode = context = 0
+            for rid, n in out.num_scheduled_tokens.items():
+                req = scheduler.requests[rid]
+                before = req.num_computed_tokens - n  # vLLM advances it as it schedules
+                context += before
+                if n > 1 or before < req.num_prompt_tokens:
+                    prefill += n
+                else:
+                    decode += 1
+            if out.total_num_scheduled_tokens:
+                self._shape = StepShape(prefill, decode, context)
+            return out
+
+        scheduler.schedule = watched
+
     def _handle(self, item: tuple[str, Any]) -> None:
         kind, payload = item
         if kind == "reset":
@@ -269,10 +315,14 @@ class VLLMEngine:
                 self._handle(item)
                 continue  # drain the inbox before stepping, so arrivals batch together
             try:
-                with _STEPS:
+                with _STEPS if not self.multiprocess else contextlib.nullcontext():
                     t0 = time.perf_counter()
                     outputs = self._engine.step()
-                    self._counts.add_step(time.perf_counter() - t0)
+                    seconds = time.perf_counter() - t0
+                    self._counts.add_step(seconds)
+                    if self._shape is not None:
+                        self._steps.append(StepRecord(self._shape, seconds))
+                        self._shape = None
             except Exception as e:  # engine failure: fail what is running, keep serving
                 log.exception("engine step failed")
                 for rid, live in list(self._live.items()):

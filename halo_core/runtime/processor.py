@@ -28,6 +28,7 @@ from halo_core.optimizer import Joined, Optimizer, Request, Served
 from halo_core.runtime.instances import InstanceTracker
 from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
+from halo_core.scheduler.cost_model import ToolLatency
 
 log = logging.getLogger("halo.processor")
 
@@ -44,6 +45,8 @@ class Processor:
         self.config = config
         self.graph = ConsolidatedGraph()
         self.observers: list[Observer] = []
+        #: Run time of each tool (by qualified name), a moving average for the cost model.
+        self.tool_latency = ToolLatency()
         self.plan_s = 0.0  # time spent closing epochs: scheduling and dispatch
         self.optimizer = Optimizer(
             config.optimizer, {k: e.block_size for k, e in self.engines.items()}
@@ -285,6 +288,9 @@ class Processor:
             for observe in self.observers:
                 observe(source, result)
         t = self.now()
+        if isinstance(source, ToolCall):
+            started = self.graph.records[source.call_id].dispatched_s
+            self.tool_latency.observe(source.name, t - (started if started is not None else t))
         for i, (call, fut) in enumerate(waiters):
             rec = self.graph.records[call.call_id]
             rec.finished_s = t

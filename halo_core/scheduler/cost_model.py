@@ -1,0 +1,207 @@
+"""What engine work and tool calls cost, learned from the engine's own steps.
+
+An engine step (one batched forward pass) takes, on a given model, dtype, machine and engine
+settings, about ``t = c0 + c_prefill·P + c_decode·D + c_context·L`` seconds, where ``P`` is the
+step's uncached prompt tokens, ``D`` its decoding sequences and ``L`` the tokens already in the
+KV cache that the step's sequences attend to. :class:`StepCost` holds the four coefficients,
+fitted by non-negative least squares (:func:`nnls`) from :class:`StepRecord` s: the engine
+records one per step (see ``VLLMEngine.step_records``), a short calibration fills them at first
+start (:mod:`halo_core.scheduler.calibration`), and a session refits from what its engines did.
+
+:func:`simulate` replays a set of requests through vLLM's continuous batching (running decodes
+first, then prompt chunks within the step's token budget, first come first served) and sums
+the predicted step times: the predicted makespan of that work on the engine.
+:class:`ToolLatency` keeps a moving average of each tool's run time. All plain data, no threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """What one engine step computed."""
+
+    prefill_tokens: int  # uncached prompt tokens (prompt chunks) in the step
+    decode_seqs: int  # sequences that produced one token by decoding
+    context_tokens: int  # tokens already cached that the step's sequences attend to
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One engine step: its shape and how long it took."""
+
+    shape: StepShape
+    seconds: float
+
+
+def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin ||a·x - b|| subject to x >= 0, exactly, for a few columns: the best of the
+    least-squares solutions on every subset of columns whose coefficients are all >= 0."""
+    n = a.shape[1]
+    best, best_err = np.zeros(n), float(np.sum(b * b))
+    for k in range(1, n + 1):
+        for cols in itertools.combinations(range(n), k):
+            x, *_ = np.linalg.lstsq(a[:, cols], b, rcond=None)
+            if np.any(x < 0):
+                continue
+            err = float(np.sum((a[:, cols] @ x - b) ** 2))
+            if err < best_err - 1e-15:
+                best, best_err = np.zeros(n), err
+                best[list(cols)] = x
+    return best
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds per engine step: ``c0 + prefill·P + decode·D + context·L``."""
+
+    c0: float
+    prefill: float
+    decode: float
+    context: float
+    samples: int = 0  # how many steps the fit saw
+
+    def seconds(self, shape: StepShape) -> float:
+        """Predicted time of one step of ``shape``."""
+        return (
+            self.c0
+            + self.prefill * shape.prefill_tokens
+            + self.decode * shape.decode_seqs
+            + self.context * shape.context_tokens
+        )
+
+    @classmethod
+    def fit(cls, records: Sequence[StepRecord]) -> StepCost:
+        """The non-negative least-squares fit to ``records`` (at least one)."""
+        if not records:
+            raise ValueError("StepCost.fit needs at least one step record")
+        a = np.array(
+            [
+                [1.0, r.shape.prefill_tokens, r.shape.decode_seqs, r.shape.context_tokens]
+                for r in records
+            ]
+        )
+        b = np.array([r.seconds for r in records])
+        # scale columns to comparable magnitudes so the solver's tolerance means the same for each
+        scale = np.maximum(np.abs(a).max(axis=0), 1.0)
+        x = nnls(a / scale, b) / scale
+        c0, prefill, decode, context = (float(v) for v in x)
+        return cls(c0, prefill, decode, context, samples=len(records))
+
+    def error(self, records: Sequence[StepRecord]) -> float:
+        """Relative error of the predicted total time of ``records`` against the measured."""
+        measured = sum(r.seconds for r in records)
+        predicted = sum(self.seconds(r.shape) for r in records)
+        return (predicted - measured) / measured if measured else 0.0
+
+
+@dataclass(frozen=True)
+class Work:
+    """One request as the engine sees it: prompt tokens to compute (not cached), tokens already
+    cached, output tokens to generate, and when it reaches the engine."""
+
+    prefill_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    arrival_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """What :func:`simulate` predicts: engine busy time, first arrival to last finish, steps."""
+
+    busy_s: float
+    makespan_s: float
+    steps: int
+
+
+@dataclass(eq=False)
+class _Sequence:
+    prefill: int  # prompt tokens still to compute
+    context: int  # tokens in the KV cache
+    output: int  # output tokens still to produce
+    arrival_s: float
+
+    def step(self, budget: int) -> StepShape:
+        """Serve this sequence in one step with at most ``budget`` tokens; what that computed."""
+        context = self.context
+        if self.prefill:
+            take = min(self.prefill, budget)
+            self.prefill -= take
+            self.context += take
+            self.output -= self.prefill == 0  # the last chunk samples the first token
+            return StepShape(take, 0, context)
+        self.context += 1
+        self.output -= 1
+        return StepShape(0, 1, context)
+
+
+def simulate(
+    work: Iterable[Work], cost: StepCost, *, token_budget: int, max_seqs: int
+) -> Simulated:
+    """Predict how the engine serves ``work`` under vLLM v1's scheduling: each step first serves
+    the running sequences (one token per decode, the next chunk of an unfinished prompt), then
+    admits arrived requests first come first served, up to ``token_budget`` tokens and
+    ``max_seqs`` running sequences; an idle engine waits for the next arrival. A prompt's last
+    chunk also yields the first output token; a fully cached prompt still computes one token."""
+    if token_budget < 1 or max_seqs < 1:
+        raise ValueError("token_budget and max_seqs must be positive")
+    waiting = [
+        _Sequence(max(w.prefill_tokens, 1), w.cached_tokens, max(w.output_tokens, 1), w.arrival_s)
+        for w in sorted(work, key=lambda w: w.arrival_s, reverse=True)
+    ]  # pop() from the end: first come first served
+    if not waiting:
+        return Simulated(0.0, 0.0, 0)
+    start = clock = waiting[-1].arrival_s
+    running: list[_Sequence] = []
+    busy, steps = 0.0, 0
+    while waiting or running:
+        if not running and waiting[-1].arrival_s > clock:
+            clock = waiting[-1].arrival_s  # idle until the next request arrives
+        budget, shapes = token_budget, []
+        for seq in running:
+            if budget <= 0:
+                break
+            shapes.append(seq.step(budget))
+            budget -= shapes[-1].prefill_tokens + shapes[-1].decode_seqs
+        while waiting and waiting[-1].arrival_s <= clock and budget > 0 and len(running) < max_seqs:
+            running.append(waiting.pop())
+            shapes.append(running[-1].step(budget))
+            budget -= shapes[-1].prefill_tokens
+        seconds = cost.seconds(
+            StepShape(
+                sum(s.prefill_tokens for s in shapes),
+                sum(s.decode_seqs for s in shapes),
+                sum(s.context_tokens for s in shapes),
+            )
+        )
+        busy += seconds
+        clock += seconds
+        steps += 1
+        running = [s for s in running if s.prefill or s.output > 0]
+    return Simulated(busy, clock - start, steps)
+
+
+@dataclass
+class ToolLatency:
+    """A moving average of each tool's run time (exponential, weight ``alpha`` on the newest)."""
+
+    alpha: float = 0.2
+    mean_s: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, tool: str, seconds: float) -> None:
+        """Count one run of ``tool`` that took ``seconds``."""
+        old = self.mean_s.get(tool)
+        self.mean_s[tool] = seconds if old is None else old + self.alpha * (seconds - old)
+        self.runs[tool] = self.runs.get(tool, 0) + 1
+
+    def predict(self, tool: str, default: float = 0.0) -> float:
+        """The expected run time of ``tool`` (``default`` before its first run)."""
+        return self.mean_s.get(tool, default)
