@@ -168,3 +168,28 @@ def replay(
     report.wall_s = time.perf_counter() - t0
     report.engine = {k: e.counters() - before[k] for k, e in engines.items()}
     return report
+
+
+def longest_tool_chain_s(records: Iterable[CallRecord]) -> float:
+    """The longest time any one instance spent with a tool of its own running: per instance,
+    the union of the run intervals of its tool calls (a merged call counts the run it waited
+    on), the longest of them. No schedule finishes that instance sooner, whatever the engines
+    do; with the engine-only replay it bounds the run from below: ``max(oracle, this)``."""
+    records = list(records)
+    by_id = {r.call_id: r for r in records}
+    spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for r in records:
+        run = by_id.get(r.merged_into, r) if r.merged_into is not None else r
+        if r.kind != "tool" or r.instance is None or run.finished_s is None:
+            continue
+        if run.dispatched_s is not None:
+            spans[r.instance].append((run.dispatched_s, run.finished_s))
+    longest = 0.0
+    for intervals in spans.values():
+        total, end = 0.0, float("-inf")
+        for start, stop in sorted(intervals):
+            if stop > end:
+                total += stop - max(start, end)
+                end = stop
+        longest = max(longest, total)
+    return longest

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.oracle import Recording, replay
+from benchmarks.oracle import Recording, longest_tool_chain_s, replay
 
 ROLES = ("S", "M", "L")
 #: The three tiny random Llamas of clearly different sizes (hidden size, layers) for CPU runs.
@@ -68,6 +68,8 @@ class Measured:
     engine_busy_s: float = 0.0
     engine_steps: int = 0
     step_s: float = 0.0  # seconds inside engine steps (in-process engines only)
+    #: the cost model's prediction of step_s (Halo: RunReport.engine_time), None if not made
+    predicted_step_s: float | None = None
     tool_only_s: float = 0.0
     plan_s: float = 0.0
     failed: int = 0
@@ -199,11 +201,20 @@ def run_halo(
         engine_busy_s=engine_busy,
         engine_steps=sum(c.steps for c in report.engine.values()),
         step_s=sum(c.step_s for c in report.engine.values()),
+        predicted_step_s=_predicted(report),
         tool_only_s=busy_s(report.records, "llm", "tool") - engine_busy,
         plan_s=report.plan_s,
         failed=report.failed,
         results=report.results,
     ), report
+
+
+def _predicted(report: Any) -> float | None:
+    """The cost model's predicted busy time summed over the engines (None if one has none)."""
+    times = list(report.engine_time.values())
+    if not times or any(t.predicted_s is None for t in times):
+        return None
+    return float(sum(t.predicted_s for t in times))
 
 
 def sweep_baseline(
@@ -287,24 +298,28 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         f"HTTP latency scale {meta['latency_scale']}; rows took {meta['total_s'] / 60:.1f} min "
         f"(this process {meta['process_s'] / 60:.1f} min, with start-up).",
         "",
-        "| workload | N | baseline s (best c) | Halo s | oracle s | speedup | oracle/Halo | "
+        "| workload | N | baseline s (best c) | Halo s | oracle s | longest tool chain s | "
+        "speedup | oracle/Halo | bound/Halo | "
         "LLM calls issued → engine requests (base → Halo) | prompt tokens computed "
         "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal | "
-        "engine steps (base → Halo → oracle) | s in steps (Halo / oracle) | "
+        "engine steps (base → Halo → oracle) | s in steps: Halo (cost model's prediction, "
+        "error) / oracle | "
         "oracle replay: calls with changed output |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|---|---|",
     ]
     for r in rows:
         b, h, o = r["baseline"], r["halo"], r["oracle"]
         lines.append(
             f"| {r['workload']} {r['title']} | {h['n']} | {b['wall_s']:.1f} ({b['detail']}) | "
-            f"{h['wall_s']:.1f} | {o['wall_s']:.1f} | **{r['speedup']:.2f}x** | "
-            f"{r['oracle_fraction']:.2f} | {h['llm_issued']} → {b['engine_requests']} → "
+            f"{h['wall_s']:.1f} | {o['wall_s']:.1f} | {r.get('tool_chain_s', 0):.1f} | "
+            f"**{r['speedup']:.2f}x** | {r['oracle_fraction']:.2f} | "
+            f"{r.get('bound_fraction', r['oracle_fraction']):.2f} | "
+            f"{h['llm_issued']} → {b['engine_requests']} → "
             f"{h['engine_requests']} | {b['prompt_tokens'] - b['cached_tokens']:,} → "
             f"{h['prompt_tokens'] - h['cached_tokens']:,} | {h['tool_issued']} → "
             f"{h['tool_executed']} | {h['engine_busy_s']:.1f} | {h['plan_s']:.2f} | "
             f"{_equal(r)} | {_steps(b)} → {_steps(h)} → {_steps(o)} | "
-            f"{h.get('step_s', 0):.1f} / {o.get('step_s', 0):.1f} | "
+            f"{h.get('step_s', 0):.1f}{_prediction(h)} / {o.get('step_s', 0):.1f} | "
             f"{o['detail'].split('; ')[-1]} |"
         )
     lines += ["", "Baseline runs (highest concurrency first; one slower than the best is stopped):"]
@@ -317,7 +332,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     lines += [
         "",
         f"Geomean speedup **{meta['geomean_speedup']:.2f}x**; geomean oracle/Halo "
-        f"{meta['geomean_oracle_fraction']:.2f} (1.0 = Halo as fast as the engine-only bound).",
+        f"{meta['geomean_oracle_fraction']:.2f} (1.0 = Halo as fast as the engine-only replay); "
+        f"geomean bound/Halo {meta['geomean_bound_fraction']:.2f} (bound = max(oracle, the "
+        "longest tool chain one instance must wait through): what no schedule can beat).",
         "",
         "![speedup](speedup.png) ![time](time.png)",
         "",
@@ -346,6 +363,14 @@ def _equal(r: dict[str, Any]) -> str:
         f"batch output not the lone one: Halo {count('halo_batch_as_alone', False)}, "
         f"baseline {count('baseline_batch_as_alone', False)})"
     )
+
+
+def _prediction(m: Mapping[str, Any]) -> str:
+    """`` (predicted, ±error)`` for a row that has the cost model's prediction."""
+    predicted, measured = m.get("predicted_step_s"), m.get("step_s", 0)
+    if predicted is None or not measured:
+        return ""
+    return f" ({predicted:.1f}, {(predicted - measured) / measured:+.0%})"
 
 
 def _steps(m: dict[str, Any]) -> str:
@@ -523,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "oracle": _row(oracle),
                     "speedup": best.wall_s / halo.wall_s,
                     "oracle_fraction": oracle.wall_s / halo.wall_s,
+                    "tool_chain_s": (chain := longest_tool_chain_s(report.records)),
+                    "bound_fraction": max(oracle.wall_s, chain) / halo.wall_s,
                     "equal": len(inputs) - len(diff),
                     "differences": [line[:2000] for line in diff.values()],
                     "differing": differing,
@@ -558,6 +585,9 @@ def _write(out: Path, rows: Mapping[str, Any], meta: dict[str, Any], started: fl
         "process_s": time.perf_counter() - started,
         "geomean_speedup": _geomean([r["speedup"] for r in ordered]),
         "geomean_oracle_fraction": _geomean([r["oracle_fraction"] for r in ordered]),
+        "geomean_bound_fraction": _geomean(
+            [r.get("bound_fraction", r["oracle_fraction"]) for r in ordered]
+        ),
     }
     return write_report(out, ordered, meta)
 

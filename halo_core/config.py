@@ -140,6 +140,12 @@ class SessionConfig(BaseModel):
     tool_workers: int = Field(
         256, ge=1, description="threads running tool bodies (I/O-bound tools wait in parallel)"
     )
+    max_live_instances: int | Literal["auto"] | None = Field(
+        "auto",
+        description="instances a run keeps live at once when its call gives no max_concurrency: "
+        "'auto' = the sequences all engines can run at once (the sum of their max_num_seqs; "
+        "more live instances only queue, each holding a thread), None = every input at once",
+    )
     default_max_tokens: int = Field(256, ge=1)
     engine_log_level: EngineLogLevel = Field(
         "error",

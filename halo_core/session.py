@@ -62,6 +62,13 @@ class EngineTime:
             return None
         return (self.predicted_s - self.measured_s) / self.measured_s
 
+    def describe(self) -> str:
+        """``1.10 s busy, 0.70 s predicted (-37%)``."""
+        busy = f"{self.measured_s:.2f} s busy"
+        if self.predicted_s is None or self.error is None:
+            return busy
+        return f"{busy}, {self.predicted_s:.2f} s predicted ({self.error:+.0%})"
+
 
 @dataclass
 class RunReport:
@@ -105,11 +112,7 @@ class RunReport:
                 f"prefix cache ({cached})",
                 f"output tokens    {s.output_tokens}",
                 f"epochs           {s.epochs} ({self.plan_s:.2f} s planning)",
-                *(
-                    f"engine {key:<9} {t.measured_s:.2f} s busy"
-                    + (f", {t.predicted_s:.2f} s predicted ({t.error:+.0%})" if t.error else "")
-                    for key, t in self.engine_time.items()
-                ),
+                *(f"engine {key:<9} {t.describe()}" for key, t in self.engine_time.items()),
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
@@ -144,6 +147,8 @@ class Session:
         except BaseException:
             self.close()
             raise
+        #: What calibration runs counted, left out of :meth:`counters`.
+        self._calibration_counts = {k: e.counters() for k, e in self.engines.items()}
         self._processor = Processor(self.engines, config)
         self._ids = itertools.count()
         self._instance_ids = itertools.count()
@@ -170,8 +175,9 @@ class Session:
         return self._processor.graph
 
     def counters(self) -> dict[str, EngineCounters]:
-        """Each engine's own counters (requests, prompt tokens, prefix-cache queries / hits)."""
-        return {k: e.counters() for k, e in self.engines.items()}
+        """Each engine's own counters (requests, prompt tokens, prefix-cache queries / hits,
+        steps) since the session started, calibration runs left out."""
+        return {k: e.counters() - self._calibration_counts[k] for k, e in self.engines.items()}
 
     @contextmanager
     def optimizing(self, config: OptimizerConfig) -> Iterator[None]:
@@ -426,7 +432,8 @@ class Session:
     ) -> RunReport:
         """Run ``fn(x)`` for every input concurrently, as workflow instances; return a report.
 
-        Sync ``fn`` runs one thread per instance (up to ``max_concurrency``, default all);
+        Sync ``fn`` runs one thread per instance, up to ``max_concurrency`` at once (default:
+        ``SessionConfig.max_live_instances``);
         ``async def fn`` runs as tasks on a fresh event loop (use :meth:`arun` inside a loop).
         A failed instance's exception becomes its result; the others go on.
         """
@@ -445,7 +452,7 @@ class Session:
         items = list(inputs)
         before, since, t0 = self._marks()
         results: list[Any] = [None] * len(items)
-        workers = max(1, min(len(items), max_concurrency or len(items)))
+        workers = self._live_width(len(items), max_concurrency)
         with (
             concurrent.futures.ThreadPoolExecutor(
                 workers, thread_name_prefix="halo-instance"
@@ -474,12 +481,13 @@ class Session:
 
         Sync code that the instances hand to the loop's default executor (LangGraph runs sync
         nodes there) gets one thread per running instance: the loop's default executor is
-        enlarged to ``max_concurrency`` (default all) threads, created as needed. asyncio's own
+        enlarged to the instances running at once (``max_concurrency``, default
+        ``SessionConfig.max_live_instances``) threads, created as needed. asyncio's own
         default, ``min(32, cpus + 4)`` threads, would let only a handful of instances run.
         """
         items = list(inputs)
         before, since, t0 = self._marks()
-        width = max(1, max_concurrency or len(items))
+        width = self._live_width(len(items), max_concurrency)
         _widen_default_executor(asyncio.get_running_loop(), width)
         sem = asyncio.Semaphore(width)
         refs = self._instances(len(items))
@@ -492,6 +500,14 @@ class Session:
                 t.add_done_callback(lambda _: bar.update())
             results = list(await asyncio.gather(*tasks))
         return self._report(results, refs, t0, before, since)
+
+    def _live_width(self, n: int, max_concurrency: int | None) -> int:
+        """How many of ``n`` instances run at once: ``max_concurrency`` if given, else
+        ``SessionConfig.max_live_instances``."""
+        cap = max_concurrency or self.config.max_live_instances
+        if cap == "auto":
+            cap = sum(e.max_num_seqs for e in self.engines.values())
+        return max(1, min(n, cap or n))
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], **kw: Any) -> list[Any]:
         """:meth:`run`'s results in input order (a failed instance's exception as its result)."""

@@ -96,6 +96,31 @@ def test_rebuilds_on_other_parameters(tmp_path: Path) -> None:
     assert json.loads((path / "config.json").read_text())["hidden_size"] == 128
 
 
+def test_a_scripted_build_greedily_writes_its_script_after_any_prompt(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    script = ("[", 'calculator(expression="6*7"),', "lookup(id=3)", "]")
+    path = build_tiny_llama(tmp_path / "scripted", hidden_size=64, num_layers=1, script=script)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    chats = [
+        [{"role": "user", "content": "What is six times seven?"}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    ]
+    for chat in chats:
+        text = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=12, do_sample=False)[0, ids.shape[1] :]
+        assert out[-1] == tok.eos_token_id and len(out) == len(script) + 1
+        assert tok.decode(out, skip_special_tokens=True) == "".join(script)
+    with pytest.raises(ValueError, match="distinct"):
+        build_tiny_llama(tmp_path / "loop", script=("a", "a"))
+    with pytest.raises(ValueError, match="whitespace"):
+        build_tiny_llama(tmp_path / "spaced", script=("a b",))
+
+
 def test_build_refuses_foreign_dir(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError):

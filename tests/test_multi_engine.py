@@ -43,3 +43,20 @@ def test_two_engines_serve_their_own_calls_and_count_them_apart(
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     rf = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
     assert halo.chat(msgs, response_format=rf, max_tokens=12).text.startswith('{"ok":')
+
+
+def test_the_multiprocess_backend_answers_as_the_in_process_engine(
+    tiny_model: Path, halo: Session
+) -> None:
+    """``backend="vllm-mp"`` (the engine core in its own process, as ``vllm serve`` runs it):
+    the same greedy outputs and counters; it reports no step shapes, so it is not calibrated."""
+    prompts = [
+        [{"role": "user", "content": f"Describe item {i} in a few words."}] for i in range(6)
+    ]
+    cfg = EngineConfig(model=str(tiny_model), backend="vllm-mp", max_model_len=1024)
+    with Session(SessionConfig(engines={"mp": cfg})) as s:
+        assert s.calibrated == {} and s.engines["mp"].step_records() == []
+        got = s.map(lambda m: s.chat(m, max_tokens=12).text, prompts, progress=False)
+        requests = s.counters()["mp"].requests
+    expected = halo.map(lambda m: halo.chat(m, max_tokens=12).text, prompts, progress=False)
+    assert got == expected and requests == len(prompts)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from benchmarks.oracle import Recording, replay, stages
+from benchmarks.oracle import Recording, longest_tool_chain_s, replay, stages
 from halo_core import CallRecord, HaloError, Session
 from tests.test_engine_session import REVIEWS, three_calls
 
@@ -15,6 +15,22 @@ def _rec(
     call_id: int, kind: Literal["llm", "tool"], parent: int | None, merged_into: int | None = None
 ) -> CallRecord:
     return CallRecord(call_id, kind, 0, "n", parent=parent, merged_into=merged_into, dispatched_s=0)
+
+
+def test_the_longest_tool_chain_unions_an_instances_tool_runs() -> None:
+    def tool(call_id: int, instance: int, start: float, stop: float, **kw: object) -> CallRecord:
+        return CallRecord(call_id, "tool", instance, "t", dispatched_s=start, finished_s=stop, **kw)
+
+    records = [
+        tool(1, 0, 0.0, 2.0),
+        tool(2, 0, 1.0, 3.0),  # overlaps the first (a fan-out): 0..3 counts once
+        tool(3, 0, 5.0, 6.0),  # later in the chain: 4 s for instance 0
+        tool(4, 1, 0.0, 3.5),
+        tool(5, 1, 10.0, 10.0, merged_into=3),  # waited on call 3's run: 3.5 + 1 for instance 1
+        CallRecord(6, "llm", 1, "m", dispatched_s=0.0, finished_s=50.0),  # not a tool
+    ]
+    assert longest_tool_chain_s(records) == pytest.approx(4.5)
+    assert longest_tool_chain_s([]) == 0.0
 
 
 def test_stages_follow_parents_whatever_their_ids() -> None:

@@ -157,12 +157,11 @@ def load_or_calibrate(engine: Engine, cache_dir: Path | None = None) -> StepCost
     cost = StepCost.fit(records)
     took = time.perf_counter() - t0
     log.info(
-        "calibrated %s in %.1f s over %d steps: %s (fit error %+.1f%%)",
+        "calibrated %s in %.1f s over %d steps: %s",
         engine.model,
         took,
         len(records),
         cost,
-        100 * cost.error(records),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
