@@ -372,11 +372,12 @@ class Session:
             return await fn()
 
     # ---- batches -----------------------------------------------------------------------------
-    def _instances(self, n: int) -> list[InstanceRef]:
-        """New instances, live from now: epochs wait for them until they block on Halo or end
-        (one queued behind a concurrency cap is not waiting on Halo; the epoch window covers it)."""
+    def _instances(self, n: int, width: int) -> list[InstanceRef]:
+        """New instances; the first ``width`` (those that start at once) live from now, so
+        epochs wait for them until they block on Halo or end, even before their threads run.
+        The others become live as they start, when a running one ends."""
         refs = [InstanceRef(next(self._instance_ids), i) for i in range(n)]
-        for ref in refs:
+        for ref in refs[:width]:
             self._processor.instance_started(ref.uid)
         return refs
 
@@ -398,6 +399,7 @@ class Session:
             self._processor.instance_finished(ref.uid)
 
     def _run_sync_instance(self, fn: Callable[[Any], Any], inst: InstanceRef, x: Any) -> Any:
+        self._processor.instance_started(inst.uid)
         token = enter_instance(inst)
         try:
             return fn(x)
@@ -412,6 +414,7 @@ class Session:
         self, fn: Callable[[Any], Awaitable[Any]], inst: InstanceRef, x: Any, sem: asyncio.Semaphore
     ) -> Any:
         async with sem:
+            self._processor.instance_started(inst.uid)
             enter_instance(inst)  # this task's own context
             try:
                 return await fn(x)
@@ -459,7 +462,7 @@ class Session:
             ) as pool,
             tqdm(total=len(items), desc=desc, disable=_no_bar(progress)) as bar,
         ):
-            refs = self._instances(len(items))
+            refs = self._instances(len(items), workers)
             futs = {
                 pool.submit(self._run_sync_instance, fn, refs[i], x): i for i, x in enumerate(items)
             }
@@ -490,7 +493,7 @@ class Session:
         width = self._live_width(len(items), max_concurrency)
         _widen_default_executor(asyncio.get_running_loop(), width)
         sem = asyncio.Semaphore(width)
-        refs = self._instances(len(items))
+        refs = self._instances(len(items), width)
         tasks = [
             asyncio.ensure_future(self._run_async_instance(fn, refs[i], x, sem))
             for i, x in enumerate(items)

@@ -109,7 +109,7 @@ def fake_halo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session
     monkeypatch.setitem(registry.BACKENDS, "reply", lambda key, cfg: ReplyEngine())
 
     def make(**kw: Any) -> Session:
-        engine = EngineConfig(model="fake", backend="reply")
+        engine = EngineConfig(model="fake", backend="reply", calibrate=False)
         made.append(Session(SessionConfig(engines={"m": engine}, **kw)))
         return made[-1]
 

@@ -13,6 +13,7 @@ from halo_core import EngineConfig, Session, SessionConfig, ToolCallError
 from halo_core.backends import registry
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest, ChatResult
+from halo_core.scheduler.cost_model import StepRecord
 
 
 class FakeEngine:
@@ -21,6 +22,8 @@ class FakeEngine:
     model = "fake"
     block_size = 4
     max_model_len = 100_000
+    max_num_batched_tokens = 2048
+    max_num_seqs = 256
     reuses_prefix_in_order = True
 
     def __init__(self) -> None:
@@ -52,6 +55,9 @@ class FakeEngine:
     def counters(self) -> EngineCounters:
         return EngineCounters(len(self.requests), 0, 0, 0, 0)
 
+    def step_records(self) -> list[StepRecord]:
+        return []
+
     def reset_prefix_cache(self) -> None:
         pass
 
@@ -72,7 +78,10 @@ def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sess
 
     def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
         engine = EngineConfig(
-            model="fake", backend="fake", wait_for_leader_prefill=wait_for_leader_prefill
+            model="fake",
+            backend="fake",
+            wait_for_leader_prefill=wait_for_leader_prefill,
+            calibrate=False,
         )
         s = Session(SessionConfig(engines={"m": engine}, **kw))
         made.append(s)
@@ -222,8 +231,8 @@ def test_thousands_of_langgraph_instances_are_live_at_once(
     builder.add_edge(START, "ask")
     builder.add_edge("ask", END)
     graph = builder.compile()
-    # only "every live instance waits" can close an epoch
-    s = fake_session(epoch_window_s=3600, epoch_max_calls=4096)
+    # only "every live instance waits" can close an epoch; every instance live at once
+    s = fake_session(epoch_window_s=3600, epoch_max_calls=4096, max_live_instances=None)
     n = 2000
     inputs = [{"q": f"q{i % 50}"} for i in range(n)]
     if mode == "batch":
@@ -234,6 +243,31 @@ def test_thousands_of_langgraph_instances_are_live_at_once(
     assert [r["a"] for r in report.results] == [f"len={len(f'q{i % 50}')}" for i in range(n)]
     assert report.summary.epochs == 1  # all 2,000 instances were live and waiting together
     assert report.summary.llm_executed == 50  # identical questions ran once
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["run", "arun"])
+def test_instances_queued_behind_the_admission_cap_do_not_hold_epochs_open(
+    fake_session: Callable[..., Session], mode: str
+) -> None:
+    """With ``max_live_instances`` = 100, an instance waiting for a slot is not live: the epoch
+    closes once the running ones all wait (no window to fall back on), and later instances'
+    identical calls are served by the memo."""
+    import asyncio
+
+    s = fake_session(epoch_window_s=3600, epoch_max_calls=4096, max_live_instances=100)
+    n = 1000
+
+    def ask(i: int) -> str:
+        return s.chat(_msg(f"q{i % 50}")).text
+
+    async def aask(i: int) -> str:
+        return (await s.achat(_msg(f"q{i % 50}"))).text
+
+    report = s.run(ask, range(n)) if mode == "run" else asyncio.run(s.arun(aask, range(n)))
+    assert report.results == [f"len={len(f'q{i % 50}')}" for i in range(n)]
+    # the first 100 instances ask all 50 questions in one epoch; the rest get memoized answers
+    assert report.summary.llm_executed == 50 and report.summary.epochs == 1
 
 
 @pytest.mark.timeout(30)

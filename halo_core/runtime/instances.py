@@ -37,7 +37,9 @@ class InstanceTracker:
         self._outstanding: Counter[int] = Counter()
 
     def set_live(self, uid: int, live: bool) -> None:
-        """An instance started (``live``) or ended."""
+        """An instance started (``live``; again: no change) or ended."""
+        if live and uid in self.live:
+            return
         if live:
             self.live.add(uid)
             self.blocked += self._outstanding[uid] > 0
