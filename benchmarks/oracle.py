@@ -28,6 +28,7 @@ from typing import Any
 from halo_core import CallRecord, ChatResult, HaloError
 from halo_core.backends import Engine, EngineCounters, EngineRequest
 from halo_core.calls import LLMCall
+from halo_core.graph import union_s
 
 
 @dataclass
@@ -184,12 +185,4 @@ def longest_tool_chain_s(records: Iterable[CallRecord]) -> float:
             continue
         if run.dispatched_s is not None:
             spans[r.instance].append((run.dispatched_s, run.finished_s))
-    longest = 0.0
-    for intervals in spans.values():
-        total, end = 0.0, float("-inf")
-        for start, stop in sorted(intervals):
-            if stop > end:
-                total += stop - max(start, end)
-                end = stop
-        longest = max(longest, total)
-    return longest
+    return max((union_s(intervals) for intervals in spans.values()), default=0.0)

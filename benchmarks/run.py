@@ -176,15 +176,19 @@ def run_halo(
     name: str,
     models: Mapping[str, str],
     recording: Recording | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> tuple[Measured, Any]:
     """The same graph under Halo, from cold caches; ``models`` maps the graph's model names to
-    the session's engines; ``recording`` (if given) keeps what the oracle replays."""
+    the session's engines; ``recording`` (if given) keeps what the oracle replays; ``config``
+    is the graph's run config (e.g. ``max_concurrency``)."""
     import halo_adapters.langgraph as halo_lg
     from halo_core.graph import busy_s
 
     session.reset()
     with session.observe(recording) if recording is not None else contextlib.nullcontext():
-        report = asyncio.run(halo_lg.abatch(graph, inputs, session=session, models=models))
+        report = asyncio.run(
+            halo_lg.abatch(graph, inputs, session=session, models=models, config=config)
+        )
     s = report.summary
     engine_busy = busy_s(report.records, "llm")
     return Measured(
@@ -215,6 +219,51 @@ def _predicted(report: Any) -> float | None:
     if not times or any(t.predicted_s is None for t in times):
         return None
     return float(sum(t.predicted_s for t in times))
+
+
+def ablations(critical_path: bool, n: int) -> dict[str, tuple[Any, dict[str, Any] | None]]:
+    """Each scheduler / optimizer decision switched off in turn: name → (the optimizer
+    configuration to run with, the graph's run config)."""
+    from halo_core import OptimizerConfig
+
+    on = OptimizerConfig(critical_path=critical_path)
+    cases: dict[str, tuple[Any, dict[str, Any] | None]] = {
+        "every instance live (no admission cap)": (on, {"max_concurrency": n}),
+        "no optimizer rules (dedup, memo, prefix groups, order)": (
+            on.model_copy(update={"rules": ()}),
+            None,
+        ),
+        "no deferral (each call sent at once)": (OptimizerConfig.direct(), None),
+    }
+    if critical_path:
+        cases["no critical-path priority"] = (OptimizerConfig(), None)
+    return cases
+
+
+def run_ablation(
+    session: Any,
+    graph: Any,
+    inputs: list[Any],
+    name: str,
+    models: Mapping[str, str],
+    halo: Measured,
+    critical_path: bool,
+) -> dict[str, dict[str, Any]]:
+    """Halo's run again with each decision off (:func:`ablations`): wall time, its ratio to
+    everything on, and how many outputs equal everything-on's."""
+    from halo_adapters.testing import mismatches
+
+    out = {}
+    for case, (optimizer, config) in ablations(critical_path, len(inputs)).items():
+        with session.optimizing(optimizer):
+            m, _ = run_halo(session, graph, inputs, name, models, config=config)
+        out[case] = {
+            "wall_s": m.wall_s,
+            "slowdown": m.wall_s / halo.wall_s,
+            "equal": len(inputs) - len(mismatches(m.results, halo.results)),
+        }
+        log.info("  ablation %s: %.1f s", case, m.wall_s)
+    return out
 
 
 def sweep_baseline(
@@ -322,6 +371,25 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             f"{h.get('step_s', 0):.1f}{_prediction(h)} / {o.get('step_s', 0):.1f} | "
             f"{o['detail'].split('; ')[-1]} |"
         )
+    ablated = [r for r in rows if r.get("ablation")]
+    if ablated:
+        cases = list(ablated[0]["ablation"])
+        lines += [
+            "",
+            "Ablation: Halo's wall time with one decision off (x = slowdown against everything on; "
+            "outputs equal to everything on):",
+            "",
+            "| workload | everything on s | " + " | ".join(cases) + " |",
+            "|---|---:|" + "---:|" * len(cases),
+        ]
+        for r in ablated:
+            cells = [
+                f"{a['wall_s']:.1f} ({a['slowdown']:.2f}x, {a['equal']}/{r['halo']['n']})"
+                for a in (r["ablation"][c] for c in cases)
+            ]
+            lines.append(
+                f"| {r['workload']} | {r['halo']['wall_s']:.1f} | " + " | ".join(cells) + " |"
+            )
     lines += ["", "Baseline runs (highest concurrency first; one slower than the best is stopped):"]
     for r in rows:
         runs = ", ".join(
@@ -432,6 +500,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--resume", action="store_true", help="keep rows already in --out with the same settings"
     )
     p.add_argument(
+        "--critical-path",
+        action="store_true",
+        help="Halo orders requests by critical-path priority (engines on priority scheduling)",
+    )
+    p.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also run Halo with each decision off in turn (the ablation table)",
+    )
+    p.add_argument(
         "--backend",
         default="vllm",
         help="Halo's engine backend: vllm (engine core in process) or vllm-mp (own process)",
@@ -447,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from benchmarks.suite import data, tools, workloads
     from benchmarks.suite.http_service import HTTPService
     from halo_adapters.testing import mismatches
-    from halo_core import EngineConfig, Session, SessionConfig
+    from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
     from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     started = time.perf_counter()
@@ -464,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "max_model_len": args.max_model_len,
         "halo_engines": "compiled",
         **({"backend": args.backend} if args.backend != "vllm" else {}),
+        **({"critical_path": True} if args.critical_path else {}),
+        **({"ablate": True} if args.ablate else {}),
     }
     kept = _kept_rows(out, settings) if args.resume else {}
     todo = [n for n in names if n not in kept]
@@ -484,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         roles[0]: EngineConfig(
             model=d,
             backend=args.backend,
+            scheduling_policy="priority" if args.critical_path else "fcfs",
             max_model_len=args.max_model_len,
             tool_call_parser=DEFAULT_TOOL_PARSER,
             compact_json=True,
@@ -511,7 +592,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
             s.launch()  # the servers start while the in-process engines load
         with (
             HTTPService(scale=args.latency_scale) as http_url,
-            Session(SessionConfig(engines=engines)) as session,
+            Session(
+                SessionConfig(
+                    engines=engines,
+                    optimizer=OptimizerConfig(critical_path=args.critical_path),
+                )
+            ) as session,
         ):
             urls = {r: servers[dirs[r]].wait_ready() for r in ROLES}
             tools.configure(db, http_url)
@@ -538,6 +624,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 differing = sorted(diff)
                 recheck = differing[:RECHECK_ALONE]
                 alone = recheck_alone(served, session, graph, inputs, recheck, (halo, best), models)
+                ablation = (
+                    run_ablation(session, graph, inputs, name, models, halo, args.critical_path)
+                    if args.ablate
+                    else {}
+                )
                 rows[name] = {
                     "workload": name,
                     "title": wl.TITLE,
@@ -555,6 +646,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "differing": differing,
                     "fed_by_variant_call": sorted(set(differing) & set(variant)),
                     "rechecked_alone": alone,
+                    "ablation": ablation,
                     "elapsed_s": time.perf_counter() - t_row,
                 }
                 (out / "rows").mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,11 @@ class EngineConfig(BaseModel):
         "a default server token for token",
     )
     max_num_seqs: int = Field(256, ge=1)
+    scheduling_policy: Literal["fcfs", "priority"] = Field(
+        "fcfs",
+        description="vLLM's scheduling policy; 'priority' lets OptimizerConfig.critical_path "
+        "order requests (equal priorities run first come first served)",
+    )
     max_num_batched_tokens: int | None = Field(
         None,
         ge=16,
@@ -108,6 +113,12 @@ class OptimizerConfig(BaseModel):
     defer: bool = Field(
         True, description="the scheduler defers calls into epochs instead of sending at once"
     )
+    critical_path: bool = Field(
+        False,
+        description="give each request a vLLM priority from the tool time its instances are "
+        "expected to have ahead (learned per plan node from finished instances); engines need "
+        "scheduling_policy='priority'",
+    )
 
     @field_validator("rules")
     @classmethod
@@ -163,7 +174,23 @@ class SessionConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _priorities_reach_engines(self) -> SessionConfig:
+        check_priorities(self.optimizer, self.engines)
+        return self
+
     @property
     def default_model(self) -> str:
         """Key of the engine used when a call names no model."""
         return next(iter(self.engines))
+
+
+def check_priorities(optimizer: OptimizerConfig, engines: dict[str, EngineConfig]) -> None:
+    """``critical_path`` needs every engine on priority scheduling; say which are not."""
+    fcfs = [k for k, e in engines.items() if e.scheduling_policy != "priority"]
+    if optimizer.critical_path and fcfs:
+        raise ValueError(
+            f"OptimizerConfig(critical_path=True) orders requests by vLLM priority, but engines "
+            f"{fcfs} schedule first come first served: give them "
+            "EngineConfig(scheduling_policy='priority')"
+        )

@@ -169,6 +169,15 @@ class ConsolidatedGraph:
         with self._lock:
             return iter(list(self.records.values()))
 
+    def of_instance(self, uid: int) -> list[CallRecord]:
+        """Instance ``uid``'s calls in submission order (following each call's ``parent``)."""
+        with self._lock:
+            out, at = [], self._last_of_instance.get(uid)
+            while at is not None and at in self.records:
+                out.append(self.records[at])
+                at = self.records[at].parent
+        return out[::-1]
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -200,11 +209,21 @@ class ConsolidatedGraph:
         return s
 
 
+def union_s(intervals: Iterable[tuple[float, float]]) -> float:
+    """Total length of the union of ``(start, end)`` intervals (overlaps counted once)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def busy_s(records: Iterable[CallRecord], *kinds: Literal["llm", "tool"]) -> float:
     """Wall time during which at least one executed call of the given kinds was running (the
     union of their dispatch → finish intervals): engine busy time for "llm", tool time for
     "tool", and both together for ("llm", "tool")."""
-    spans = sorted(
+    return union_s(
         (r.dispatched_s, r.finished_s)
         for r in records
         if r.kind in kinds
@@ -212,12 +231,6 @@ def busy_s(records: Iterable[CallRecord], *kinds: Literal["llm", "tool"]) -> flo
         and r.dispatched_s is not None
         and r.finished_s is not None
     )
-    total, end = 0.0, float("-inf")
-    for a, b in spans:
-        if b > end:
-            total += b - max(a, end)
-            end = b
-    return total
 
 
 def records_of(source: Any) -> Iterable[CallRecord]:

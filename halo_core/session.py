@@ -26,7 +26,7 @@ from halo_core.calls import (
     validate_messages,
     validate_sampling,
 )
-from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
+from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig, check_priorities
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
 from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
 from halo_core.logs import configure_engine_logs
@@ -39,6 +39,7 @@ from halo_core.runtime import (
 )
 from halo_core.scheduler.calibration import load_or_calibrate
 from halo_core.scheduler.cost_model import StepCost, ToolLatency, Work, simulate
+from halo_core.scheduler.critical_path import ToolTimeAhead
 
 log = logging.getLogger("halo")
 
@@ -183,6 +184,10 @@ class Session:
     def optimizing(self, config: OptimizerConfig) -> Iterator[None]:
         """Run the block with another optimizer configuration (e.g.
         ``OptimizerConfig.direct()``: the baseline, every call straight to its engine)."""
+        try:
+            check_priorities(config, self.config.engines)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         before = self._processor.optimizer.config
         self._processor.configure(config)
         try:
@@ -208,6 +213,12 @@ class Session:
         if len(records) >= MIN_FIT_STEPS:
             return StepCost.fit(records)
         return self.calibrated.get(key)
+
+    @property
+    def tool_time_ahead(self) -> ToolTimeAhead:
+        """Tool time expected ahead of each plan node's calls (what ``critical_path`` orders
+        requests by), learned from finished instances while the decision is on."""
+        return self._processor.tool_time_ahead
 
     @property
     def tool_latency(self) -> ToolLatency:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from halo_core import EngineConfig, Session, SessionConfig
+from halo_core import ConfigError, EngineConfig, OptimizerConfig, Session, SessionConfig
 from halo_core.testing.tiny_llama import build_tiny_llama
 
 pytestmark = pytest.mark.engine
@@ -60,3 +61,36 @@ def test_the_multiprocess_backend_answers_as_the_in_process_engine(
         requests = s.counters()["mp"].requests
     expected = halo.map(lambda m: halo.chat(m, max_tokens=12).text, prompts, progress=False)
     assert got == expected and requests == len(prompts)
+
+
+def _plan_wait_answer(s: Session, i: int) -> tuple[str, str]:
+    """LLM ("plan") -> a 50 ms tool -> LLM ("answer")."""
+    plan = s.chat([{"role": "user", "content": f"Plan step {i}."}], node="plan", max_tokens=8)
+    s.tool(time.sleep, 0.05, node="wait")
+    answer = s.chat([{"role": "user", "content": f"Answer {i}."}], node="answer", max_tokens=8)
+    return plan.text, answer.text
+
+
+def test_critical_path_priorities_on_a_priority_engine(tiny_model: Path, halo: Session) -> None:
+    """With ``critical_path`` on, the engine runs vLLM's priority scheduling: "plan" calls (a
+    tool ahead of them) learn their tool time from finished instances; outputs do not change."""
+    cfg = SessionConfig(
+        engines={
+            "p": EngineConfig(
+                model=str(tiny_model), max_model_len=1024, scheduling_policy="priority"
+            )
+        },
+        optimizer=OptimizerConfig(critical_path=True),
+    )
+    with Session(cfg) as s:
+        first = s.map(lambda i: _plan_wait_answer(s, i), range(12), progress=False)
+        ahead = dict(s.tool_time_ahead.ahead_s)
+        second = s.map(lambda i: _plan_wait_answer(s, i), range(12), progress=False)
+    assert ahead["plan"] >= 0.05 and ahead["answer"] == 0
+    expected = halo.map(lambda i: _plan_wait_answer(halo, i), range(12), progress=False)
+    assert first == second == expected
+    with (
+        pytest.raises(ConfigError, match="scheduling_policy='priority'"),
+        halo.optimizing(OptimizerConfig(critical_path=True)),
+    ):
+        pass

@@ -28,6 +28,7 @@ class EngineRequest:
     request_id: str
     prompt_token_ids: list[int]
     params: Any
+    priority: int = 0  # lower runs first, on engines with priority scheduling
 
 
 @dataclass(frozen=True)

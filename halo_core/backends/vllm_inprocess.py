@@ -139,6 +139,7 @@ class VLLMEngine:
             enable_prefix_caching=cfg.enable_prefix_caching,
             enforce_eager=cfg.enforce_eager,
             max_num_seqs=cfg.max_num_seqs,
+            scheduling_policy=cfg.scheduling_policy,
             seed=cfg.seed,
             disable_log_stats=False,
             # the weight-loading progress bar only when vLLM logs INFO (SessionConfig's level)
@@ -294,9 +295,8 @@ class VLLMEngine:
         try:
             params = live.params.sampling.clone()
             params.output_kind = RequestOutputKind.DELTA
-            self._engine.add_request(
-                request.request_id, TokensPrompt(prompt_token_ids=request.prompt_token_ids), params
-            )
+            prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
+            self._engine.add_request(request.request_id, prompt, params, priority=request.priority)
         except Exception as e:
             live.on_done(e)
             return

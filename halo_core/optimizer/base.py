@@ -16,7 +16,7 @@ class Request:
 
     The prefix rule annotates it: ``block_hashes`` of its prompt, its prefix ``group``, whether
     it is the group's ``leader``, and ``after``: the first-block hash of the leader whose prefill
-    it waits for (``None``: it may go at once).
+    it waits for (``None``: it may go at once); the scheduler may set its ``priority``.
     """
 
     rep: LLMCall
@@ -25,6 +25,7 @@ class Request:
     group: int | None = None
     leader: bool = False
     after: bytes | None = None
+    priority: int = 0  # vLLM priority, lower first (the critical-path decision sets it)
 
     @property
     def id(self) -> int:

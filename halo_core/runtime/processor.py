@@ -29,6 +29,7 @@ from halo_core.runtime.instances import InstanceTracker
 from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
 from halo_core.scheduler.cost_model import ToolLatency
+from halo_core.scheduler.critical_path import ToolTimeAhead
 
 log = logging.getLogger("halo.processor")
 
@@ -51,7 +52,9 @@ class Processor:
         self.optimizer = Optimizer(
             config.optimizer, {k: e.block_size for k, e in self.engines.items()}
         )
-        self.scheduler = EpochScheduler(config, self.optimizer)
+        #: Tool time expected ahead of each plan node's calls, learned as instances finish.
+        self.tool_time_ahead = ToolTimeAhead()
+        self.scheduler = EpochScheduler(config, self.optimizer, self.tool_time_ahead)
         self._tools = ToolPool(config.tool_workers)
         self._loop = asyncio.new_event_loop()
         self._changed = asyncio.Event()
@@ -159,6 +162,8 @@ class Processor:
 
     def _set_live(self, uid: int, live: bool) -> None:
         self._instances.set_live(uid, live)
+        if not live and self.optimizer.config.critical_path:
+            self.tool_time_ahead.learn(self.graph.of_instance(uid))
         self._changed.set()
 
     def _wait(self, call: LLMCall | ToolCall, delta: int) -> None:
@@ -267,7 +272,7 @@ class Processor:
 
         engine = self.engines[r.model]
         engine.submit(
-            EngineRequest(str(r.id), r.rep.prompt_token_ids, r.rep.params),
+            EngineRequest(str(r.id), r.rep.prompt_token_ids, r.rep.params, r.priority),
             lambda: self._call_soon(on_first_token),
             lambda result: self._call_soon(on_done, result),
         )

@@ -1,5 +1,6 @@
 """The first scheduler: close an epoch when every live instance waits on Halo, when the oldest
-call waited ``epoch_window_s``, or at ``epoch_max_calls``; then apply the optimizer's rules."""
+call waited ``epoch_window_s``, or at ``epoch_max_calls``; then apply the optimizer's rules and,
+with ``critical_path`` on, give each request its priority (:class:`ToolTimeAhead`)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from halo_core.calls import LLMCall
 from halo_core.config import SessionConfig
 from halo_core.optimizer import Epoch, Optimizer
 from halo_core.scheduler.base import EpochPlan, QueueState
+from halo_core.scheduler.critical_path import ToolTimeAhead
 
 
 class EpochScheduler:
     """Never waits for all N instances (one may be blocked elsewhere), only for the live ones
     that are not yet waiting, and at most the window."""
 
-    def __init__(self, config: SessionConfig, optimizer: Optimizer):
+    def __init__(self, config: SessionConfig, optimizer: Optimizer, ahead: ToolTimeAhead):
         self.config = config
         self.optimizer = optimizer
+        self.ahead = ahead
         self.epochs = 0
 
     def wait_s(self, queue: QueueState) -> float:
@@ -32,4 +35,7 @@ class EpochScheduler:
         self.epochs += 1
         epoch = Epoch.of(self.epochs, calls)
         self.optimizer.rewrite(epoch)
+        if self.optimizer.config.critical_path:
+            for r in epoch.requests:
+                r.priority = self.ahead.priority([c.node for c in r.callers])
         return EpochPlan(epoch.number, epoch.requests, len(calls))
