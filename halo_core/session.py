@@ -38,7 +38,13 @@ from halo_core.runtime import (
     leave_instance,
 )
 from halo_core.scheduler.calibration import load_or_calibrate
-from halo_core.scheduler.cost_model import StepCost, ToolLatency, Work, simulate
+from halo_core.scheduler.cost_model import (
+    EngineWork,
+    StepCost,
+    ToolLatency,
+    Work,
+    simulate_shared,
+)
 from halo_core.scheduler.critical_path import ToolTimeAhead
 
 log = logging.getLogger("halo")
@@ -542,20 +548,22 @@ class Session:
         )
 
     def _predicted_s(
-        self, key: str, cost: StepCost | None, records: list[CallRecord]
-    ) -> float | None:
-        """``cost``'s prediction of engine ``key``'s busy time for the executed calls."""
-        if cost is None:
-            return None
-        work = [
-            Work(r.computed_tokens, r.cached_tokens, r.output_tokens, r.dispatched_s)
-            for r in records
-            if r.kind == "llm" and r.model == key and r.executed and r.dispatched_s is not None
-        ]
-        engine = self.engines[key]
-        return simulate(
-            work, cost, token_budget=engine.max_num_batched_tokens, max_seqs=engine.max_num_seqs
-        ).busy_s
+        self, costs: dict[str, StepCost | None], records: list[CallRecord]
+    ) -> dict[str, float]:
+        """The cost model's prediction of each engine's busy time for the run's executed calls,
+        as they reached the engines, the engines taking turns on the device."""
+        specs = {}
+        for key, cost in costs.items():
+            if cost is None:
+                continue
+            work = [
+                Work(r.computed_tokens, r.cached_tokens, r.output_tokens, r.dispatched_s)
+                for r in records
+                if r.kind == "llm" and r.model == key and r.executed and r.dispatched_s is not None
+            ]
+            engine = self.engines[key]
+            specs[key] = EngineWork(work, cost, engine.max_num_batched_tokens, engine.max_num_seqs)
+        return {k: sim.busy_s for k, sim in simulate_shared(specs).items()}
 
     def _report(
         self,
@@ -573,11 +581,8 @@ class Session:
         summary = self.graph.summary(since)
         plan_s = self._processor.plan_s - plan_s
         uids = [r.uid for r in refs]
-        times = {
-            k: EngineTime(d.step_s, self._predicted_s(k, costs[k], records))
-            for k, d in delta.items()
-            if d.steps
-        }
+        predicted = self._predicted_s(costs, records)
+        times = {k: EngineTime(d.step_s, predicted.get(k)) for k, d in delta.items() if d.steps}
         return RunReport(results, wall, summary, delta, records, plan_s, uids, times)
 
 

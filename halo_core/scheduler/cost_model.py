@@ -17,7 +17,7 @@ the predicted step times: the predicted makespan of that work on the engine.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,50 +142,102 @@ class _Sequence:
         return StepShape(0, 1, context)
 
 
-def simulate(
-    work: Iterable[Work], cost: StepCost, *, token_budget: int, max_seqs: int
-) -> Simulated:
-    """Predict how the engine serves ``work`` under vLLM v1's scheduling: each step first serves
-    the running sequences (one token per decode, the next chunk of an unfinished prompt), then
-    admits arrived requests first come first served, up to ``token_budget`` tokens and
-    ``max_seqs`` running sequences; an idle engine waits for the next arrival. A prompt's last
-    chunk also yields the first output token; a fully cached prompt still computes one token."""
-    if token_budget < 1 or max_seqs < 1:
-        raise ValueError("token_budget and max_seqs must be positive")
-    waiting = [
-        _Sequence(max(w.prefill_tokens, 1), w.cached_tokens, max(w.output_tokens, 1), w.arrival_s)
-        for w in sorted(work, key=lambda w: w.arrival_s, reverse=True)
-    ]  # pop() from the end: first come first served
-    if not waiting:
-        return Simulated(0.0, 0.0, 0)
-    start = clock = waiting[-1].arrival_s
-    running: list[_Sequence] = []
-    busy, steps = 0.0, 0
-    while waiting or running:
-        if not running and waiting[-1].arrival_s > clock:
-            clock = waiting[-1].arrival_s  # idle until the next request arrives
-        budget, shapes = token_budget, []
-        for seq in running:
+@dataclass(frozen=True)
+class EngineWork:
+    """One engine's requests and what :func:`simulate_shared` needs to know of the engine."""
+
+    work: Sequence[Work]
+    cost: StepCost
+    token_budget: int
+    max_seqs: int
+
+
+class _Engine:
+    """One simulated engine: vLLM v1's scheduling of its requests, one step at a time."""
+
+    def __init__(self, spec: EngineWork):
+        if spec.token_budget < 1 or spec.max_seqs < 1:
+            raise ValueError("token_budget and max_seqs must be positive")
+        self.spec = spec
+        self.waiting = [
+            _Sequence(
+                max(w.prefill_tokens, 1), w.cached_tokens, max(w.output_tokens, 1), w.arrival_s
+            )
+            for w in sorted(spec.work, key=lambda w: w.arrival_s, reverse=True)
+        ]  # pop() from the end: first come first served
+        self.running: list[_Sequence] = []
+        self.start = self.waiting[-1].arrival_s if self.waiting else 0.0
+        self.end = self.start
+        self.busy, self.steps = 0.0, 0
+
+    def next_arrival(self) -> float | None:
+        return self.waiting[-1].arrival_s if self.waiting else None
+
+    def ready(self, clock: float) -> bool:
+        """Has work it can step at ``clock``."""
+        return bool(self.running) or (bool(self.waiting) and self.waiting[-1].arrival_s <= clock)
+
+    def step(self, clock: float) -> float:
+        """Run one step at ``clock``; its predicted seconds."""
+        budget, shapes = self.spec.token_budget, []
+        for seq in self.running:
             if budget <= 0:
                 break
             shapes.append(seq.step(budget))
             budget -= shapes[-1].prefill_tokens + shapes[-1].decode_seqs
-        while waiting and waiting[-1].arrival_s <= clock and budget > 0 and len(running) < max_seqs:
-            running.append(waiting.pop())
-            shapes.append(running[-1].step(budget))
+        while (
+            self.waiting
+            and self.waiting[-1].arrival_s <= clock
+            and budget > 0
+            and len(self.running) < self.spec.max_seqs
+        ):
+            self.running.append(self.waiting.pop())
+            shapes.append(self.running[-1].step(budget))
             budget -= shapes[-1].prefill_tokens
-        seconds = cost.seconds(
+        seconds = self.spec.cost.seconds(
             StepShape(
                 sum(s.prefill_tokens for s in shapes),
                 sum(s.decode_seqs for s in shapes),
                 sum(s.context_tokens for s in shapes),
             )
         )
-        busy += seconds
-        clock += seconds
-        steps += 1
-        running = [s for s in running if s.prefill or s.output > 0]
-    return Simulated(busy, clock - start, steps)
+        self.busy += seconds
+        self.steps += 1
+        self.end = clock + seconds
+        self.running = [s for s in self.running if s.prefill or s.output > 0]
+        return seconds
+
+
+def simulate_shared(engines: Mapping[str, EngineWork]) -> dict[str, Simulated]:
+    """Predict how engines that share one device serve their work, taking turns one step each
+    (as Halo's in-process engines do): each engine schedules as vLLM v1 does — first the running
+    sequences (one token per decode, the next chunk of an unfinished prompt), then arrived
+    requests first come first served, up to its token budget and sequence cap — and while one
+    steps the others' requests keep arriving, so their next steps are larger. Engines with
+    nothing arrived wait. A prompt's last chunk also yields the first output token; a fully
+    cached prompt still computes one token."""
+    sims = {k: _Engine(spec) for k, spec in engines.items()}
+    order = list(sims)
+    arrivals = [t for e in sims.values() if (t := e.next_arrival()) is not None]
+    clock, turn = min(arrivals, default=0.0), 0
+    while any(e.waiting or e.running for e in sims.values()):
+        ready = [k for k in order if sims[k].ready(clock)]
+        if not ready:  # all idle until the next arrival
+            clock = min(t for e in sims.values() if (t := e.next_arrival()) is not None)
+            continue
+        after = [k for k in ready if order.index(k) >= turn] or ready  # round robin
+        key = after[0]
+        clock += sims[key].step(clock)
+        turn = order.index(key) + 1
+    return {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
+
+
+def simulate(
+    work: Iterable[Work], cost: StepCost, *, token_budget: int, max_seqs: int
+) -> Simulated:
+    """:func:`simulate_shared` for one engine alone on its device."""
+    spec = EngineWork(list(work), cost, token_budget, max_seqs)
+    return simulate_shared({"engine": spec})["engine"]
 
 
 @dataclass

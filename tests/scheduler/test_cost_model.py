@@ -9,6 +9,7 @@ import pytest
 
 from halo_core.scheduler.calibration import phases
 from halo_core.scheduler.cost_model import (
+    EngineWork,
     Simulated,
     StepCost,
     StepRecord,
@@ -17,6 +18,7 @@ from halo_core.scheduler.cost_model import (
     Work,
     nnls,
     simulate,
+    simulate_shared,
 )
 
 COST = StepCost(c0=0.01, prefill=0.001, decode=0.002, context=0.0)
@@ -92,6 +94,31 @@ def test_an_idle_engine_waits_for_the_next_arrival() -> None:
     assert simulate([], COST, token_budget=1, max_seqs=1) == Simulated(0.0, 0.0, 0)
     with pytest.raises(ValueError):
         simulate([Work(1, 0, 1)], COST, token_budget=0, max_seqs=1)
+
+
+def test_engines_sharing_a_device_take_turns_and_batch_what_arrived_meanwhile() -> None:
+    def spec(*work: Work) -> EngineWork:
+        return EngineWork(list(work), COST, token_budget=2048, max_seqs=8)
+
+    got = simulate_shared(
+        {
+            "a": spec(Work(10, 0, 2)),  # prefill 0.02 s at 0, decode 0.012 s at 0.04
+            "b": spec(Work(10, 0, 2)),  # prefill at 0.02, decode at 0.052
+        }
+    )
+    assert got["a"] == Simulated(pytest.approx(0.032), pytest.approx(0.052), 2)
+    assert got["b"] == Simulated(pytest.approx(0.032), pytest.approx(0.064), 2)
+    # b's second request arrives while a steps: b's first step prefills both (one step, 0.03 s)
+    got = simulate_shared(
+        {"a": spec(Work(10, 0, 1)), "b": spec(Work(10, 0, 1), Work(10, 0, 1, arrival_s=0.015))}
+    )
+    assert got["b"].steps == 1 and got["b"].busy_s == pytest.approx(0.03)
+    assert (
+        simulate(
+            [Work(10, 0, 1), Work(10, 0, 1, arrival_s=0.015)], COST, token_budget=2048, max_seqs=8
+        ).steps
+        == 2
+    )  # alone on the device, it steps before the second request arrives
 
 
 def test_tool_latency_is_a_moving_average_per_tool() -> None:
