@@ -26,25 +26,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import importlib
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.run import Measured, run_baseline, sweep_baseline
+from benchmarks.run import (
+    Measured,
+    baseline_server,
+    load_example,
+    run_baseline,
+    served_as_halo,
+    sweep_baseline,
+)
 
 EXAMPLES = ("selector", "round_robin", "tools", "swarm")
 SERVED = "bench-model"
-
-
-def _example(name: str) -> Any:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"examples.autogen_{name}")
 
 
 @dataclass(frozen=True)
@@ -188,27 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    example = _example(args.example)
+    example = load_example(f"autogen_{args.example}")
     from examples._common import UNUSED_URL
-    from halo_core import EngineConfig, Session, SessionConfig
+    from halo_core import Session, SessionConfig
     from halo_core.models import resolve_model
-    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     model_dir = resolve_model(args.model)
     make_team = example.make_team
     if args.max_turns:
         make_team = functools.partial(make_team, max_turns=args.max_turns)
     print(f"# autogen {args.example} on {args.model} ({model_dir})", flush=True)
-    engine = EngineConfig(
-        model=model_dir,
-        max_model_len=args.max_model_len,
-        tool_call_parser=DEFAULT_TOOL_PARSER,
-        compact_json=True,
-        enforce_eager=False,  # compiled, as vllm serve runs the model (see benchmarks.run)
-    )
-    server = VLLMServer(
-        model_dir, served_name=SERVED, max_model_len=args.max_model_len, compact_json=True
-    )
+    engine = served_as_halo(model_dir, args.max_model_len)
+    server = baseline_server(model_dir, SERVED, args.max_model_len)
     with server as url, Session(SessionConfig(engines={"bench": engine})) as session:
         baseline = Batch(make_team, url, args.max_tokens)
         halo = Batch(make_team, UNUSED_URL, args.max_tokens)  # nothing listens: Halo serves

@@ -21,22 +21,20 @@ Engine requests, prompt tokens and prefix-cache hits come from each engine's own
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import sys
-from typing import Any
 
-from benchmarks.run import Measured, run_baseline, run_halo, sweep_baseline
+from benchmarks.run import (
+    Measured,
+    baseline_server,
+    load_example,
+    run_baseline,
+    run_halo,
+    served_as_halo,
+    sweep_baseline,
+)
 
 EXAMPLES = ("sql_agent", "map_reduce", "supervisor")
 SERVED = "bench-model"
-
-
-def _example(name: str) -> Any:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"examples.langgraph_{name}")
 
 
 def _row(m: Measured) -> str:
@@ -60,25 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    example = _example(args.example)
+    example = load_example(f"langgraph_{args.example}")
     from examples._common import chat_model
     from halo_adapters.testing import mismatches
-    from halo_core import EngineConfig, Session, SessionConfig
+    from halo_core import Session, SessionConfig
     from halo_core.models import resolve_model
-    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
 
     model_dir = resolve_model(args.model)
     print(f"# {args.example} on {args.model} ({model_dir})", flush=True)
-    engine = EngineConfig(
-        model=model_dir,
-        max_model_len=args.max_model_len,
-        tool_call_parser=DEFAULT_TOOL_PARSER,
-        compact_json=True,
-        enforce_eager=False,  # compiled, as vllm serve runs the model (see benchmarks.run)
-    )
-    server = VLLMServer(
-        model_dir, served_name=SERVED, max_model_len=args.max_model_len, compact_json=True
-    )
+    engine = served_as_halo(model_dir, args.max_model_len)
+    server = baseline_server(model_dir, SERVED, args.max_model_len)
     lines = [
         "| N | system | wall s | inst/s | engine requests | prompt tokens | computed | failed |",
         "|---|---|---|---|---|---|---|---|",

@@ -83,6 +83,42 @@ class Measured:
         return self.prompt_tokens - self.cached_tokens
 
 
+def load_example(name: str) -> Any:
+    """``examples.<name>`` (the repository root put on ``sys.path`` when run from elsewhere)."""
+    import importlib
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"examples.{name}")
+
+
+def served_as_halo(model: str, max_model_len: int, **settings: Any) -> Any:
+    """Halo's engine for ``model`` set up as the baseline's ``vllm serve`` runs it: the same
+    tool-call parser and compact guided JSON, compiled (eager kernels round differently and flip
+    greedy near-ties: measured on W2 at N=1,024, 4 instances differed with eager)."""
+    from halo_core import EngineConfig
+    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER
+
+    return EngineConfig(
+        model=model,
+        max_model_len=max_model_len,
+        tool_call_parser=DEFAULT_TOOL_PARSER,
+        compact_json=True,
+        enforce_eager=False,
+        **settings,
+    )
+
+
+def baseline_server(model: str, served_name: str | Sequence[str], max_model_len: int) -> Any:
+    """The baseline's stock ``vllm serve`` of ``model`` (compact guided JSON, like Halo's)."""
+    from halo_core.testing.vllm_server import VLLMServer
+
+    return VLLMServer(
+        model, served_name=served_name, max_model_len=max_model_len, compact_json=True
+    )
+
+
 def model_dirs(spec: str) -> dict[str, str]:
     """Role → model dir: ``tiny`` (three tiny Llamas of different sizes), ``smollm2`` (every
     role on SmolLM2-135M-Instruct), or ``S=...,M=...,L=...`` (dirs or Hugging Face ids)."""
@@ -525,8 +561,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from benchmarks.suite import data, tools, workloads
     from benchmarks.suite.http_service import HTTPService
     from halo_adapters.testing import mismatches
-    from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
-    from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+    from halo_core import OptimizerConfig, Session, SessionConfig
 
     started = time.perf_counter()
     today = dt.date.today().isoformat()
@@ -553,24 +588,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
     by_dir: dict[str, list[str]] = {}
     for role, d in dirs.items():
         by_dir.setdefault(d, []).append(role)
-    servers = {
-        d: VLLMServer(d, served_name=roles, max_model_len=args.max_model_len, compact_json=True)
-        for d, roles in by_dir.items()
-    }
+    servers = {d: baseline_server(d, roles, args.max_model_len) for d, roles in by_dir.items()}
     served = list(servers.values())
     # one in-process engine per distinct model, as one server per distinct model
     models = {r: by_dir[dirs[r]][0] for r in ROLES}
     engines = {
-        roles[0]: EngineConfig(
-            model=d,
+        roles[0]: served_as_halo(
+            d,
+            args.max_model_len,
             backend=args.backend,
             scheduling_policy="priority" if args.critical_path else "fcfs",
-            max_model_len=args.max_model_len,
-            tool_call_parser=DEFAULT_TOOL_PARSER,
-            compact_json=True,
-            # as `vllm serve` runs by default (torch.compile): eager kernels round differently and
-            # flip greedy near-ties (measured: W2 at N=1,024, 4 instances differed with eager)
-            enforce_eager=False,
         )
         for d, roles in by_dir.items()
     }
