@@ -56,8 +56,8 @@ MIN_FIT_STEPS = 32
 @dataclass(frozen=True)
 class EngineTime:
     """One engine's busy time in a run (seconds inside its steps) and the cost model's
-    prediction of it: the run's executed calls replayed through :func:`simulate` as they reached
-    the engine, with the step cost fitted before the run."""
+    prediction of it: the run's executed calls replayed through :func:`simulate_shared` as they
+    reached the engine, with the step cost fitted before the run."""
 
     measured_s: float
     predicted_s: float | None

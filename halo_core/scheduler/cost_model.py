@@ -8,16 +8,16 @@ fitted by non-negative least squares (:func:`nnls`) from :class:`StepRecord` s: 
 records one per step (see ``VLLMEngine.step_records``), a short calibration fills them at first
 start (:mod:`halo_core.scheduler.calibration`), and a session refits from what its engines did.
 
-:func:`simulate` replays a set of requests through vLLM's continuous batching (running decodes
-first, then prompt chunks within the step's token budget, first come first served) and sums
-the predicted step times: the predicted makespan of that work on the engine.
+:func:`simulate_shared` replays requests through vLLM's continuous batching (running sequences
+first, then arrivals first come first served, within the step's token budget), the engines of
+one device taking turns a step each, and sums the predicted step times per engine.
 :class:`ToolLatency` keeps a moving average of each tool's run time. All plain data, no threads.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,7 +114,8 @@ class Work:
 
 @dataclass(frozen=True)
 class Simulated:
-    """What :func:`simulate` predicts: engine busy time, first arrival to last finish, steps."""
+    """What :func:`simulate_shared` predicts for one engine: busy time, first arrival to last
+    finish, steps."""
 
     busy_s: float
     makespan_s: float
@@ -230,14 +231,6 @@ def simulate_shared(engines: Mapping[str, EngineWork]) -> dict[str, Simulated]:
         clock += sims[key].step(clock)
         turn = order.index(key) + 1
     return {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
-
-
-def simulate(
-    work: Iterable[Work], cost: StepCost, *, token_budget: int, max_seqs: int
-) -> Simulated:
-    """:func:`simulate_shared` for one engine alone on its device."""
-    spec = EngineWork(list(work), cost, token_budget, max_seqs)
-    return simulate_shared({"engine": spec})["engine"]
 
 
 @dataclass

@@ -17,11 +17,15 @@ from halo_core.scheduler.cost_model import (
     ToolLatency,
     Work,
     nnls,
-    simulate,
     simulate_shared,
 )
 
 COST = StepCost(c0=0.01, prefill=0.001, decode=0.002, context=0.0)
+
+
+def simulate(work: list[Work], cost: StepCost, *, token_budget: int, max_seqs: int) -> Simulated:
+    """One engine alone on its device."""
+    return simulate_shared({"e": EngineWork(work, cost, token_budget, max_seqs)})["e"]
 
 
 def test_nnls_matches_least_squares_when_it_is_non_negative_and_clips_otherwise() -> None:
