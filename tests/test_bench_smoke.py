@@ -1,4 +1,4 @@
-"""CI smoke run of the six-workload benchmark: every workload under all three systems, N = 64,
+"""CI smoke run of the seven-workload benchmark: every workload under all three systems, N = 64,
 HTTP latency scaled down. Checks that everything runs and outputs match; never timings."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def test_quick_benchmark_runs_all_workloads_with_equal_outputs(tmp_path: Path) -
     report = run.main(["--quick", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "results.json").read_text())
     rows = {r["workload"]: r for r in data["rows"]}
-    assert sorted(rows) == ["W1", "W2", "W3", "W4", "W5", "W6"]
+    assert sorted(rows) == ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
     for name, r in rows.items():
         for system in ("baseline", "halo", "oracle"):
             assert r[system]["n"] == 64 and r[system]["wall_s"] > 0, (name, system)

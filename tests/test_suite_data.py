@@ -238,3 +238,17 @@ def test_http_delays_are_real_and_deterministic(db: Path) -> None:
     tpch = [svc.delay_for("/tpch/report", {"kind": "region", "key": str(i)}) for i in range(400)]
     assert 0.02 < sum(plain) / 400 < 0.04 and 0.045 < sum(tpch) / 400 < 0.075
     assert HTTPService(scale=0).delay_for("/movie", {"title": "x"}) == 0.0
+
+
+# -- workload inputs at the benchmark's TPC-H scale ----------------------------------------------
+
+
+def test_w7_draws_4096_distinct_orders(configured: Path) -> None:
+    """At TPC-H scale 0.01 (the benchmark database's) W7 has 15,000 orders to draw from: 4,096
+    inputs are 4,096 different orders with 4,096 different questions, for any seed."""
+    from benchmarks.suite.workloads import get
+
+    w7 = get("W7")
+    for seed in (0, 1):
+        inputs = w7.make_inputs(4096, seed=seed)
+        assert len({i["order"] for i in inputs}) == len({i["question"] for i in inputs}) == 4096

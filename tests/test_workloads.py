@@ -1,11 +1,11 @@
-"""The six workloads W1-W6 (``benchmarks/suite/workloads``) as plain LangGraph code.
+"""The seven workloads W1-W7 (``benchmarks/suite/workloads``) as plain LangGraph code.
 
 No engine: the graphs run with a fake chat model (:class:`EchoChatModel`) against the real
 benchmark database (built small, with a small TPC-H) and the real HTTP service without delays.
 Each test checks one property the paper's workload table fixes: the DAG shape, LLM and tool
 operator counts per instance, which model size serves which node, where the tools sit, the
-regex rule of the TPC-H workloads, deterministic inputs that repeat entities, pure tools, and
-prompts that fit a 2,048-token context.
+regex rule of the TPC-H workloads, deterministic inputs that repeat entities (W1-W6) or never
+repeat a call (W7), pure tools, and prompts that fit a 2,048-token context.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from benchmarks.suite.workloads._shared import (
 )
 
 N = 8
-NAMES = ("W1", "W2", "W3", "W4", "W5", "W6")
+NAMES = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
+#: The paper's workloads, whose batches repeat entities (W7 repeats no call by construction).
+REPEATING = ("W1", "W2", "W3", "W4", "W5", "W6")
 TPCH_SCALE = 0.002
 
-#: The paper's workload table: title, LLM operators, tool operators.
+#: The paper's workload table (and W7's, not in the paper): title, LLM operators, tool operators.
 PAPER: dict[str, tuple[str, int, int]] = {
     "W1": ("IMDb-Diamond", 8, 9),
     "W2": ("IMDb-TripleChain", 10, 3),
@@ -47,12 +49,14 @@ PAPER: dict[str, tuple[str, int, int]] = {
     "W4": ("FineWiki-Bridge", 9, 3),
     "W5": ("TPCH-Trident", 7, 10),
     "W6": ("TPCH-Fanout", 9, 13),
+    "W7": ("TPCH-OrderAudit", 5, 6),
 }
 
-#: The paper's Fig. 5 shapes, written out independently of the workload modules: every edge
-#: of the compiled graph (a join appears as one edge per source).
+#: The paper's Fig. 5 shapes (and W7's), written out independently of the workload modules:
+#: every edge of the compiled graph (a join appears as one edge per source).
 STAGE1 = ("s1_q5_pack", "s1_q3_pack", "s1_q1_pack", "s1_hypotheses", "s1_alt_angles")
 STAGE2 = ("s2_q5_pack", "s2_q1_pack", "s2_narrative")
+W7_BRANCHES = ("shipping", "pricing", "customer")
 EDGES: dict[str, set[tuple[str, str]]] = {
     "W1": {
         ("__start__", "keyword_planner"),
@@ -144,6 +148,14 @@ EDGES: dict[str, set[tuple[str, str]]] = {
         *((s2, "final_merge") for s2 in STAGE2),
         ("final_merge", "__end__"),
     },
+    "W7": {
+        ("__start__", "plan"),
+        *(("plan", f"{b}_lookup") for b in W7_BRANCHES),
+        *((f"{b}_lookup", f"{b}_review") for b in W7_BRANCHES),
+        *((f"{b}_review", f"{b}_check") for b in W7_BRANCHES),
+        *((f"{b}_check", "final_audit") for b in W7_BRANCHES),
+        ("final_audit", "__end__"),
+    },
 }
 
 #: Model size per LLM node (the paper's S / M / L).
@@ -212,6 +224,13 @@ MODELS: dict[str, dict[str, str]] = {
         "s2_narrative": "L",
         "final_merge": "L",
     },
+    "W7": {
+        "plan": "M",
+        "shipping_review": "S",
+        "pricing_review": "M",
+        "customer_review": "L",
+        "final_audit": "L",
+    },
 }
 
 #: Graph nodes that call tools but no LLM (the rule and HTTP prefetches).
@@ -222,6 +241,14 @@ TOOL_NODES: dict[str, tuple[str, ...]] = {
     "W4": ("category_lookup",),
     "W5": ("extract_params", "shipmode_report", "promo_report"),
     "W6": ("extract_params",),
+    "W7": (
+        "shipping_lookup",
+        "pricing_lookup",
+        "customer_lookup",
+        "shipping_check",
+        "pricing_check",
+        "customer_check",
+    ),
 }
 
 #: Tool calls per instance, by graph node and by tool (run_sql / tpch_query are SQL,
@@ -261,6 +288,7 @@ TOOLS_BY_NODE: dict[str, dict[str, int]] = {
         "s2_q5_pack": 4,
         "s2_q1_pack": 1,
     },
+    "W7": {f"{b}_{step}": 1 for b in W7_BRANCHES for step in ("lookup", "check")},
 }
 TOOLS_BY_NAME: dict[str, dict[str, int]] = {
     "W1": {"run_sql": 7, "movie_api": 1, "person_api": 1},
@@ -269,6 +297,7 @@ TOOLS_BY_NAME: dict[str, dict[str, int]] = {
     "W4": {"run_sql": 2, "category_api": 1},
     "W5": {"tpch_query": 7, "tpch_report_api": 2, "extract_tpch_params": 1},
     "W6": {"run_sql": 10, "tpch_report_api": 2, "extract_tpch_params": 1},
+    "W7": {"order_report_api": 3, "run_sql": 3},
 }
 
 #: Longest prompt (system + user characters) any call may send, with upstream outputs at their
@@ -281,6 +310,7 @@ PROMPT_CHARS: dict[str, int] = {
     "W4": 3800,
     "W5": 3800,
     "W6": 3800,
+    "W7": 3800,
 }
 
 
@@ -301,6 +331,11 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(params=NAMES)
 def workload(request: pytest.FixtureRequest) -> ModuleType:
+    return get(request.param)
+
+
+@pytest.fixture(params=REPEATING)
+def repeating_workload(request: pytest.FixtureRequest) -> ModuleType:
     return get(request.param)
 
 
@@ -331,12 +366,12 @@ def entity(workload: ModuleType, query: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def test_registry_names_and_lazy_lookup() -> None:
     assert all_names() == list(NAMES)
-    assert list(WORKLOADS) == all_names() and len(WORKLOADS) == 6
+    assert list(WORKLOADS) == all_names() and len(WORKLOADS) == 7
     for name in NAMES:
         assert WORKLOADS[name] is get(name) is get(name.lower())
         assert name == get(name).NAME
-    with pytest.raises(KeyError, match="W7"):
-        get("W7")
+    with pytest.raises(KeyError, match="W8"):
+        get("W8")
 
 
 def test_module_surface(workload: ModuleType) -> None:
@@ -424,7 +459,8 @@ def test_answers_and_determinism(suite: Path, workload: ModuleType) -> None:
 # ---- inputs and the rule -----------------------------------------------------------------------
 
 
-def test_inputs_deterministic_and_repeating(suite: Path, workload: ModuleType) -> None:
+def test_inputs_deterministic_and_repeating(suite: Path, repeating_workload: ModuleType) -> None:
+    workload = repeating_workload
     inputs = workload.make_inputs(N)
     assert len(inputs) == N
     assert inputs == workload.make_inputs(N) == workload.make_inputs(N, seed=0)
@@ -483,8 +519,9 @@ def test_rule_defaults_and_normalization() -> None:
     assert (plain["shipmode1"], plain["shipmode2"], plain["type"]) == ("MAIL", "SHIP", "BRASS")
 
 
-def test_tool_calls_coincide_across_batch(suite: Path, workload: ModuleType) -> None:
+def test_tool_calls_coincide_across_batch(suite: Path, repeating_workload: ModuleType) -> None:
     """Tool arguments come from the queries' own inputs, so a batch repeats most tool calls."""
+    workload = repeating_workload
     _, counter = run_counted(workload.build_graph(fake_models()), workload.make_inputs(32))
     assert counter.tool_calls == 32 * workload.TOOL_OPS
     assert len(counter.tool_inputs) <= counter.tool_calls / 3
@@ -501,6 +538,7 @@ def test_tools_are_pure(suite: Path) -> None:
         _shared.tpch_query,
         _shared.tpch_report_api,
         _shared.extract_tpch_params,
+        get("W7").order_report_api,
     )
     for t in used:
         assert t.metadata == {"halo_pure": True}, t.name
@@ -508,6 +546,7 @@ def test_tools_are_pure(suite: Path) -> None:
     question = w5.make_inputs(1)[0]["question"]
     params = w6.q1_pack_query(extract_tpch_params.invoke({"question": question}))
     w1_query = get("W1").make_inputs(1)[0]
+    w7_query = get("W7").make_inputs(1)[0]
     calls: list[tuple[Any, dict[str, Any]]] = [
         (_shared.extract_tpch_params, {"question": question}),
         (_shared.tpch_query, {"query": 3, "parameters": {"SEGMENT": "MACHINERY"}}),
@@ -517,6 +556,10 @@ def test_tools_are_pure(suite: Path) -> None:
         (_shared.movie_api, {"title": w1_query["movie"]}),
         (_shared.person_api, {"name": get("W2").make_inputs(1)[0]["person"]}),
         (_shared.links_api, {"title": get("W3").make_inputs(1)[0]["topic"]}),
+        (
+            get("W7").order_report_api,
+            {"kind": "brand", "key": w7_query["brand"], "order": w7_query["order"]},
+        ),
     ]
     for t, args in calls:
         assert t.invoke(args) == t.invoke(args), t.name
@@ -620,6 +663,72 @@ def test_w6_tool_outputs_feed_prompts(suite: Path) -> None:
     w6.build_graph(models).invoke(inp)
     q1 = [u for u in models["M"].prompts if "stage 1, Q1 pack" in u[0].text]
     assert len(q1) == 1 and clip(rows, w6.RESULT_CHARS) in q1[0][-1].text
+
+
+# ---- W7: no identical calls ----------------------------------------------------------------
+
+
+def test_w7_inputs_are_distinct_orders(suite: Path) -> None:
+    """W7 draws ``n`` different orders (deterministically), each named in its question; as many
+    as the database holds, and no more."""
+    w7 = get("W7")
+    inputs = w7.make_inputs(256)
+    assert inputs == w7.make_inputs(256, seed=0) != w7.make_inputs(256, seed=1)
+    assert len({i["order"] for i in inputs}) == len({i["question"] for i in inputs}) == 256
+    assert all(f"order {i['order']} " in i["question"].lower() for i in inputs)
+    (total,) = _shared.db_rows("SELECT count(*) FROM orders")[0]
+    assert len({i["order"] for i in w7.make_inputs(total)}) == total
+    with pytest.raises(ValueError, match="distinct orders"):
+        w7.make_inputs(total + 1)
+
+
+def test_w7_makes_no_identical_calls(suite: Path) -> None:
+    """Across 256 instances no two LLM calls have the same prompt (on any model) and no two tool
+    calls have the same name and input: every tool input carries its instance's order key."""
+    w7 = get("W7")
+    n = 256
+    inputs = w7.make_inputs(n)
+    models = fake_models()
+    results, counters = run_per_instance(w7.build_graph(models), inputs)
+    assert len({w7.answer(r) for r in results}) == n
+    prompts = [
+        tuple((m.type, m.text) for m in p) for model in models.values() for p in model.prompts
+    ]
+    assert len(prompts) == len(set(prompts)) == n * w7.LLM_OPS
+    assert len({p[-1][1] for p in prompts}) == n * w7.LLM_OPS  # the user messages alone differ
+    calls = [f"{tool}:{text}" for c in counters for _, tool, text in c.tool_log]
+    assert len(calls) == len(set(calls)) == n * w7.TOOL_OPS
+    for query, counter in zip(inputs, counters, strict=True):
+        assert all(re.search(rf"\b{query['order']}\b", text) for _, _, text in counter.tool_log)
+
+
+def test_w7_tool_outputs_feed_prompts(suite: Path) -> None:
+    """A branch's report reaches its review; the order's own rows reach the final auditor."""
+    w7 = get("W7")
+    inp = w7.make_inputs(1)[0]
+    rows = {
+        "dates": tools.sql(w7.SHIPPING_CHECK, [inp["order"]]),
+        "prices": tools.sql(w7.PRICING_CHECK, [inp["order"]]),
+        "nearest": tools.sql(
+            w7.CUSTOMER_CHECK, [inp["customer_key"], inp["order"], inp["order_date"]]
+        ),
+    }
+    assert rows["dates"].startswith("line | mode | shipped") and "(0 rows)" not in rows["dates"]
+    assert rows["prices"].startswith("line | brand | qty") and "(0 rows)" not in rows["prices"]
+    assert rows["nearest"].startswith("order_key | date")
+    report = w7.order_report_api.invoke(
+        {"kind": "brand", "key": inp["brand"], "order": inp["order"]}
+    )
+    assert report.startswith(f"Market report (brand '{inp['brand']}'): ")
+    assert "no matching market data" not in report
+    models = fake_models()
+    result = w7.build_graph(models).invoke(inp)
+    assert result["pricing_report"] == report
+    pricing = [p for p in models["M"].prompts if "pricing reviewer" in p[0].text]
+    assert len(pricing) == 1 and clip(report, w7.REPORT_CHARS) in pricing[0][-1].text
+    final = [p for p in models["L"].prompts if "final auditor" in p[0].text]
+    assert len(final) == 1
+    assert all(clip(r, w7.ROWS_CHARS) in final[0][-1].text for r in rows.values())
 
 
 def test_echo_model_counts_and_is_deterministic() -> None:

@@ -1,4 +1,5 @@
-"""The six evaluation workloads of the paper (W1-W6), each a plain LangGraph program.
+"""The seven evaluation workloads, each a plain LangGraph program: the paper's six (W1-W6) and
+W7, whose instances share no identical LLM or tool call.
 
 Every workload module has the same surface:
 
@@ -29,16 +30,17 @@ MODULES: dict[str, str] = {
     "W4": "w4_finewiki_bridge",
     "W5": "w5_tpch_trident",
     "W6": "w6_tpch_fanout",
+    "W7": "w7_tpch_orderaudit",
 }
 
 
 def all_names() -> list[str]:
-    """Every workload name, in order: ``["W1", ..., "W6"]``."""
+    """Every workload name, in order: ``["W1", ..., "W7"]``."""
     return list(MODULES)
 
 
 def get(name: str) -> ModuleType:
-    """The workload module called ``name`` ("W1".."W6", case-insensitive), imported now."""
+    """The workload module called ``name`` ("W1".."W7", case-insensitive), imported now."""
     key = name.strip().upper()
     if key not in MODULES:
         raise KeyError(f"unknown workload {name!r} (have {', '.join(MODULES)})")
