@@ -6,7 +6,8 @@ Gamma-distributed latency. In one process run, on the same machine and the same 
 
 * **baseline** — ``graph.abatch`` with ``ChatOpenAI`` clients against one ``vllm serve`` per
   model (prefix caching on), the best of max_concurrency 16 / 64 / 256 (highest first; a later
-  concurrency is stopped once it has taken longer than the best so far: it cannot win);
+  concurrency is stopped once it has taken longer than the best so far: it cannot win), then of
+  the servers' CPU thread bindings (``--bindings``) at the best concurrency;
 * **halo** — the same graph objects under ``halo_adapters.langgraph.abatch`` (one in-process
   engine per model);
 * **oracle** — the deduplicated LLM calls Halo executed, replayed stage by stage on the engines
@@ -28,6 +29,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -35,7 +37,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ TINY_SIZES = {"S": (64, 1), "M": (128, 2), "L": (256, 2)}
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Differing instances per workload that are re-run alone in both systems (each takes seconds).
 RECHECK_ALONE = 8
+#: The baseline servers' CPU thread bindings (``--bindings``), see :func:`cpu_binds`.
+BINDINGS = ("auto", "all", "nobind", "per-server")
 log = logging.getLogger("halo.bench")
 
 
@@ -75,6 +79,8 @@ class Measured:
     failed: int = 0
     stopped: bool = False
     detail: str = ""
+    concurrency: int = 0  # the baseline's max_concurrency
+    binding: str = ""  # the baseline servers' CPU binding (BINDINGS)
     results: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -110,13 +116,124 @@ def served_as_halo(model: str, max_model_len: int, **settings: Any) -> Any:
     )
 
 
-def baseline_server(model: str, served_name: str | Sequence[str], max_model_len: int) -> Any:
-    """The baseline's stock ``vllm serve`` of ``model`` (compact guided JSON, like Halo's)."""
+def baseline_server(
+    model: str,
+    served_name: str | Sequence[str],
+    max_model_len: int,
+    cpu_bind: str | None = None,
+) -> Any:
+    """The baseline's stock ``vllm serve`` of ``model`` (compact guided JSON, like Halo's);
+    ``cpu_bind``: its ``VLLM_CPU_OMP_THREADS_BIND`` (None: vLLM's default)."""
     from halo_core.testing.vllm_server import VLLMServer
 
     return VLLMServer(
-        model, served_name=served_name, max_model_len=max_model_len, compact_json=True
+        model,
+        served_name=served_name,
+        max_model_len=max_model_len,
+        compact_json=True,
+        cpu_bind=cpu_bind,
     )
+
+
+def cpu_binds(binding: str, servers: int, cpus: int) -> list[str | None]:
+    """Each of ``servers`` baseline servers' ``VLLM_CPU_OMP_THREADS_BIND`` on ``cpus`` cores
+    for a binding name: ``auto`` vLLM's default (None: left unset), ``all`` every core for every
+    server (as Halo's in-process engines), ``nobind`` no binding, ``per-server`` the cores split
+    evenly into distinct ranges, one per server (ValueError with fewer cores than servers)."""
+    if binding == "auto":
+        return [None] * servers
+    if binding == "all":
+        return [_core_range(0, cpus)] * servers
+    if binding == "nobind":
+        return ["nobind"] * servers
+    if binding == "per-server":
+        if cpus < servers:
+            raise ValueError(f"per-server binding: {servers} servers, only {cpus} cores")
+        return [_core_range(i * cpus // servers, (i + 1) * cpus // servers) for i in range(servers)]
+    raise ValueError(f"unknown binding {binding!r}: one of {', '.join(BINDINGS)}")
+
+
+def _core_range(lo: int, hi: int) -> str:
+    """Cores ``lo`` .. ``hi - 1`` as ``VLLM_CPU_OMP_THREADS_BIND`` writes them."""
+    return str(lo) if hi - lo == 1 else f"{lo}-{hi - 1}"
+
+
+def applicable_bindings(names: Sequence[str], servers: int, cpus: int) -> list[str]:
+    """``names`` less those that cannot apply (``per-server`` with fewer cores than servers)
+    or bind every server as an earlier one does (``per-server`` for one server is ``all``)."""
+    kept: dict[str, list[str | None]] = {}
+    for name in names:
+        try:
+            binds = cpu_binds(name, servers, cpus)
+        except ValueError as e:
+            if name not in BINDINGS:
+                raise
+            log.info("binding %s skipped: %s", name, e)
+            continue
+        same = [k for k, v in kept.items() if v == binds]
+        if same:
+            log.info("binding %s skipped: the same as %s here", name, same[0])
+        else:
+            kept[name] = binds
+    return list(kept)
+
+
+class BaselineServers:
+    """The baseline's ``vllm serve`` processes, one per distinct model (``by_dir``: model dir →
+    the roles it serves), all on one CPU binding (:func:`cpu_binds`) at a time."""
+
+    def __init__(self, by_dir: Mapping[str, Sequence[str]], max_model_len: int, cpus: int):
+        self.by_dir = {d: list(roles) for d, roles in by_dir.items()}
+        self.max_model_len = max_model_len
+        self.cpus = cpus
+        self.binding: str | None = None  # the binding of servers that answer (None: none do)
+        self.servers: list[Any] = []
+        self._launched = ""
+
+    def launch(self, binding: str) -> None:
+        """Stop any servers; start new ones (new ports) on ``binding`` without waiting."""
+        self.stop()
+        binds = cpu_binds(binding, len(self.by_dir), self.cpus)
+        self.servers = [
+            baseline_server(d, roles, self.max_model_len, cpu_bind=b)
+            for (d, roles), b in zip(self.by_dir.items(), binds, strict=True)
+        ]
+        self._launched = binding
+        for s in self.servers:
+            s.launch()
+
+    def wait_ready(self) -> dict[str, str]:
+        """Block until every launched server answers (all stopped if one fails); the URLs."""
+        try:
+            for s in self.servers:
+                s.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.binding = self._launched
+        return self.urls
+
+    def use(self, binding: str) -> bool:
+        """The servers on ``binding``: restarted unless they already are; True if restarted."""
+        if binding == self.binding:
+            return False
+        self.launch(binding)
+        self.wait_ready()
+        return True
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+        self.binding = None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Role → its server's base URL."""
+        return {
+            r: s.url
+            for s, roles in zip(self.servers, self.by_dir.values(), strict=True)
+            for r in roles
+        }
 
 
 def model_dirs(spec: str) -> dict[str, str]:
@@ -138,6 +255,11 @@ def model_dirs(spec: str) -> dict[str, str]:
     if set(pairs) != set(ROLES):
         raise SystemExit(f"--models {spec!r}: give S=...,M=...,L=... (or tiny / smollm2)")
     return {r: resolve_model(pairs[r]) for r in ROLES}
+
+
+def _build_graph(wl: Any, urls: Mapping[str, str], max_tokens: int) -> Any:
+    """Workload ``wl``'s graph with ``ChatOpenAI`` models on the servers at ``urls``."""
+    return wl.build_graph(_chat_models(urls, max_tokens))
 
 
 def _chat_models(urls: Mapping[str, str], max_tokens: int) -> dict[str, Any]:
@@ -168,9 +290,12 @@ def run_baseline(
     concurrency: int,
     name: str,
     stop_after_s: float | None = None,
+    binding: str = "",
 ) -> Measured:
     """``graph.abatch`` against the servers at one max_concurrency, from cold prefix caches;
-    stopped (``Measured.stopped``) once it has run ``stop_after_s``."""
+    stopped (``Measured.stopped``) once it has run ``stop_after_s``; ``binding`` names the
+    servers' CPU binding in the run's detail."""
+    setting = f"max_concurrency={concurrency}" + (f", bind={binding}" if binding else "")
     for s in servers:
         s.reset_prefix_cache()
     before = [s.counters() for s in servers]
@@ -186,7 +311,9 @@ def run_baseline(
             len(inputs),
             wall,
             stopped=True,
-            detail=f"max_concurrency={concurrency}, stopped after {wall:.0f} s",
+            detail=f"{setting}, stopped after {wall:.0f} s",
+            concurrency=concurrency,
+            binding=binding,
         )
     wall = time.perf_counter() - t0
     delta = [s.counters() - b for s, b in zip(servers, before, strict=True)]
@@ -200,7 +327,9 @@ def run_baseline(
         cached_tokens=sum(d.prefix_cache_hits for d in delta),
         engine_steps=sum(d.steps for d in delta),
         failed=sum(isinstance(r, BaseException) for r in results),
-        detail=f"max_concurrency={concurrency}",
+        detail=setting,
+        concurrency=concurrency,
+        binding=binding,
         results=results,
     )
 
@@ -303,15 +432,70 @@ def run_ablation(
 
 
 def sweep_baseline(
-    servers: Sequence[Any], graph: Any, inputs: list[Any], concurrencies: Sequence[int], name: str
+    servers: Sequence[Any],
+    graph: Any,
+    inputs: list[Any],
+    concurrencies: Sequence[int],
+    name: str,
+    binding: str = "",
 ) -> list[Measured]:
     """The baseline at each max_concurrency, highest first; a run is stopped once it has taken
     longer than the best finished one (it can no longer be the best)."""
     runs: list[Measured] = []
     for c in sorted(concurrencies, reverse=True):
         best = min((m.wall_s for m in runs if not m.stopped), default=None)
-        runs.append(run_baseline(servers, graph, inputs, c, name, stop_after_s=best))
+        runs.append(run_baseline(servers, graph, inputs, c, name, best, binding))
         log.info("  baseline c=%d: %.1f s%s", c, runs[-1].wall_s, " (stopped)" * runs[-1].stopped)
+    return runs
+
+
+def sweep_bindings(
+    fleet: BaselineServers,
+    graph: Any,
+    graph_for: Callable[[Mapping[str, str]], Any],
+    inputs: list[Any],
+    concurrencies: Sequence[int],
+    bindings: Sequence[str],
+    name: str,
+) -> list[Measured]:
+    """The baseline's runs: max_concurrency swept (:func:`sweep_baseline`) on the first of
+    ``bindings``, which ``fleet`` is on and ``graph`` talks to; then each other binding on
+    restarted servers (``graph_for(urls)`` builds the graph for them; a few instances run first,
+    off the clock) at the best concurrency, stopped once it has taken longer than the best run so
+    far. ``fleet`` is left on the last binding whose servers started."""
+    from halo_core.testing.vllm_server import ServerStartError
+
+    first, *others = bindings
+    assert fleet.binding == first, (fleet.binding, first)
+    runs = sweep_baseline(fleet.servers, graph, inputs, concurrencies, name, first)
+    best = min((m for m in runs if not m.stopped), key=lambda m: m.wall_s)
+    for b in others:
+        try:
+            fleet.use(b)
+        except ServerStartError as e:
+            log.warning("  baseline bind=%s: %s", b, e)
+            c = best.concurrency
+            detail = f"max_concurrency={c}, bind={b}, servers did not start"
+            runs.append(
+                Measured(
+                    "baseline",
+                    name,
+                    len(inputs),
+                    0.0,
+                    stopped=True,
+                    detail=detail,
+                    concurrency=c,
+                    binding=b,
+                )
+            )
+            continue
+        g = graph_for(fleet.urls)
+        run_baseline(fleet.servers, g, inputs[:4], 4, name)  # first-use costs off the clock
+        m = run_baseline(fleet.servers, g, inputs, best.concurrency, name, best.wall_s, b)
+        runs.append(m)
+        log.info("  baseline bind=%s: %.1f s%s", b, m.wall_s, " (stopped)" * m.stopped)
+        if not m.stopped and m.wall_s < best.wall_s:
+            best = m
     return runs
 
 
@@ -383,8 +567,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         f"HTTP latency scale {meta['latency_scale']}; rows took {meta['total_s'] / 60:.1f} min "
         f"(this process {meta['process_s'] / 60:.1f} min, with start-up).",
         "",
-        "| workload | N | baseline s (best c) | Halo s | oracle s | longest tool chain s | "
-        "speedup | oracle/Halo | bound/Halo | "
+        "| workload | N | baseline s (best c, binding) | Halo s | oracle s | "
+        "longest tool chain s | speedup | oracle/Halo | bound/Halo | "
         "LLM calls issued → engine requests (base → Halo) | prompt tokens computed "
         "(base → Halo) | tool calls issued → run | engine busy s | plan s | outputs equal | "
         "engine steps (base → Halo → oracle) | s in steps: Halo (cost model's prediction, "
@@ -426,9 +610,13 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             lines.append(
                 f"| {r['workload']} | {r['halo']['wall_s']:.1f} | " + " | ".join(cells) + " |"
             )
-    lines += ["", "Baseline runs (highest concurrency first; one slower than the best is stopped):"]
+    lines += [
+        "",
+        "Baseline runs (highest concurrency first on the first CPU binding, then each other "
+        "binding at the best concurrency; a run slower than the best so far is stopped):",
+    ]
     for r in rows:
-        runs = ", ".join(
+        runs = "; ".join(
             f"{m['detail']}" + ("" if m["stopped"] else f": {m['wall_s']:.1f} s")
             for m in r["baseline_all"]
         )
@@ -528,6 +716,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument("--quick", action="store_true", help="N=64, latency x0.02, one concurrency")
     p.add_argument("--models", default="tiny", help="tiny (default), smollm2, or S=..,M=..,L=..")
     p.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
+    p.add_argument(
+        "--bindings",
+        default=",".join(BINDINGS),
+        help="the baseline servers' CPU thread bindings to try, the first for the concurrency "
+        "sweep: auto (vLLM's default), all (every core), nobind, per-server (a core range each; "
+        "skipped with fewer cores than servers); default all that apply",
+    )
     p.add_argument("--latency-scale", type=float, default=1.0, help="HTTP delay multiplier")
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--max-model-len", type=int, default=2048)
@@ -551,8 +746,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="Halo's engine backend: vllm (engine core in process) or vllm-mp (own process)",
     )
     args = p.parse_args(argv)
+    requested = args.bindings.split(",")
     if args.quick:
         args.n, args.latency_scale, args.concurrency = 64, 0.02, [64]
+        requested = requested[:1]
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for client_log in ("httpx", "httpx2"):  # openai's client logs every request at INFO
@@ -568,6 +765,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
     out: Path = args.out or RESULTS / today
     names = workloads.all_names() if args.workloads == "all" else args.workloads.split(",")
     modules = {name: workloads.get(name) for name in names}  # all imported before any run
+    dirs = model_dirs(args.models)
+    by_dir: dict[str, list[str]] = {}
+    for role, d in dirs.items():
+        by_dir.setdefault(d, []).append(role)
+    cpus = os.cpu_count() or 1
+    try:
+        bindings = applicable_bindings(requested, len(by_dir), cpus)
+    except ValueError as e:
+        raise SystemExit(f"--bindings: {e}") from None
+    if not bindings:
+        raise SystemExit(f"--bindings {args.bindings}: none applies to {len(by_dir)} servers")
     settings = {
         "n": args.n,
         "latency_scale": args.latency_scale,
@@ -576,6 +784,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "max_tokens": args.max_tokens,
         "max_model_len": args.max_model_len,
         "halo_engines": "compiled",
+        "bindings": bindings,
         **({"backend": args.backend} if args.backend != "vllm" else {}),
         **({"critical_path": True} if args.critical_path else {}),
         **({"ablate": True} if args.ablate else {}),
@@ -583,13 +792,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     kept = _kept_rows(out, settings) if args.resume else {}
     todo = [n for n in names if n not in kept]
     log.info("to run: %s; kept from %s: %s", todo, out, sorted(kept) or "none")
-    dirs = model_dirs(args.models)
+    log.info("baseline CPU bindings: %s", ", ".join(bindings))
     db = data.ensure_database()
-    by_dir: dict[str, list[str]] = {}
-    for role, d in dirs.items():
-        by_dir.setdefault(d, []).append(role)
-    servers = {d: baseline_server(d, roles, args.max_model_len) for d, roles in by_dir.items()}
-    served = list(servers.values())
+    fleet = BaselineServers(by_dir, args.max_model_len, cpus)
     # one in-process engine per distinct model, as one server per distinct model
     models = {r: by_dir[dirs[r]][0] for r in ROLES}
     engines = {
@@ -615,8 +820,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         print(path.read_text())
         return path
     try:
-        for s in servers.values():
-            s.launch()  # the servers start while the in-process engines load
+        fleet.launch(bindings[0])  # the servers start while the in-process engines load
         with (
             HTTPService(scale=args.latency_scale) as http_url,
             Session(
@@ -626,20 +830,26 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 )
             ) as session,
         ):
-            urls = {r: servers[dirs[r]].wait_ready() for r in ROLES}
+            fleet.wait_ready()
             tools.configure(db, http_url)
             log.info("servers and engines ready after %.0f s", time.perf_counter() - started)
             for name in todo:
                 t_row = time.perf_counter()
                 wl = modules[name]
-                graph = wl.build_graph(_chat_models(urls, args.max_tokens))
+                graph_for = functools.partial(_build_graph, wl, max_tokens=args.max_tokens)
+                fleet.use(bindings[0])  # back from the previous workload's last binding
+                graph = graph_for(urls := fleet.urls)
                 inputs = wl.make_inputs(args.n)
                 log.info("%s %s: N=%d", name, wl.TITLE, len(inputs))
                 warm = inputs[:4]  # first-use costs (grammar compilation, ...) off the clock
-                run_baseline(served, graph, warm, 4, name)
-                run_halo(session, graph, warm, name, models)
-                base = sweep_baseline(served, graph, inputs, args.concurrency, name)
+                run_baseline(fleet.servers, graph, warm, 4, name)
+                base = sweep_bindings(
+                    fleet, graph, graph_for, inputs, args.concurrency, bindings, name
+                )
                 best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
+                if fleet.urls != urls:  # the graph's models talk to live servers only
+                    graph = graph_for(fleet.urls)
+                run_halo(session, graph, warm, name, models)
                 recording = Recording()
                 halo, report = run_halo(session, graph, inputs, name, models, recording)
                 log.info("  halo: %.1f s", halo.wall_s)
@@ -649,12 +859,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 for line in list(diff.values())[:3]:
                     log.warning("  output differs: %s", line[:300])
                 differing = sorted(diff)
-                recheck = differing[:RECHECK_ALONE]
-                alone = recheck_alone(served, session, graph, inputs, recheck, (halo, best), models)
                 ablation = (
                     run_ablation(session, graph, inputs, name, models, halo, args.critical_path)
                     if args.ablate
                     else {}
+                )
+                recheck = differing[:RECHECK_ALONE]
+                if recheck and fleet.use(best.binding):  # re-run alone as the best ran
+                    graph = graph_for(fleet.urls)
+                alone = recheck_alone(
+                    fleet.servers, session, graph, inputs, recheck, (halo, best), models
                 )
                 rows[name] = {
                     "workload": name,
@@ -680,8 +894,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 (out / "rows" / f"{name}.json").write_text(json.dumps(rows[name], indent=1))
                 _write(out, rows, meta, started)  # the report so far, after every row
     finally:
-        for s in servers.values():
-            s.stop()
+        fleet.stop()
     path = _write(out, rows, meta, started)
     print(path.read_text())
     return path

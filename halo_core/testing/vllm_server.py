@@ -48,6 +48,9 @@ class VLLMServer:
     ``served_name`` may list several names (one model serving several roles).
     ``tool_call_parser`` enables ``--enable-auto-tool-choice`` with that parser (``None``: off);
     ``compact_json`` serves guided JSON without free whitespace (as ``EngineConfig.compact_json``).
+    ``cpu_bind`` is the engine's ``VLLM_CPU_OMP_THREADS_BIND`` on a CPU build (e.g. ``"0-3"``,
+    ``"nobind"``); ``None`` leaves it unset: vLLM's default, ``auto``, which keeps a core free for
+    the API process.
     Entering blocks until ``/v1/models`` answers (about a minute on 2 CPU cores) and returns the
     base URL (``http://127.0.0.1:<port>/v1``); leaving stops the server.
     """
@@ -65,6 +68,7 @@ class VLLMServer:
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
         start_timeout_s: float = 300.0,
+        cpu_bind: str | None = None,
     ):
         self.model = str(model)
         names = [served_name] if isinstance(served_name, str) else list(served_name or [])
@@ -82,14 +86,17 @@ class VLLMServer:
             self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
         self.cmd += list(extra_args)
         # a server as `vllm serve` runs by default: not the in-process engine settings Halo puts
-        # in this process's environment (all cores bound for three servers made them 3x slower)
+        # in this process's environment (its CPU binding only where cpu_bind asks for one)
         inherited = {k: v for k, v in os.environ.items() if k not in _IN_PROCESS_ENGINE_ENV}
+        self.cpu_bind = cpu_bind
         self.env = {
             **inherited,
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib))),
             "VLLM_SERVER_DEV_MODE": "1",  # for POST /reset_prefix_cache between benchmark runs
             "VLLM_LOGGING_LEVEL": "INFO",  # its own log file (a quiet Halo session sets ERROR)
         }
+        if cpu_bind is not None:
+            self.env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_bind
         self.log_path = Path(log_path or tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,180 @@
+"""The benchmark baseline's CPU thread bindings: binding name → each server's
+``VLLM_CPU_OMP_THREADS_BIND``, the server's environment, and the sweep over bindings (no server:
+fakes whose batch time depends on the binding)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from halo_core.backends.base import EngineCounters
+
+
+def test_cpu_binds_gives_each_server_its_binding() -> None:
+    from benchmarks.run import cpu_binds
+
+    assert cpu_binds("auto", 3, 2) == [None, None, None]  # vLLM's default: variable unset
+    assert cpu_binds("all", 3, 2) == ["0-1"] * 3
+    assert cpu_binds("all", 1, 1) == ["0"]
+    assert cpu_binds("nobind", 2, 8) == ["nobind", "nobind"]
+    assert cpu_binds("per-server", 2, 2) == ["0", "1"]
+    assert cpu_binds("per-server", 3, 8) == ["0-1", "2-4", "5-7"]  # distinct, split evenly
+    assert cpu_binds("per-server", 1, 4) == ["0-3"]
+    with pytest.raises(ValueError, match="3 servers, only 2 cores"):
+        cpu_binds("per-server", 3, 2)
+    with pytest.raises(ValueError, match="unknown binding"):
+        cpu_binds("half", 3, 2)
+
+
+def test_applicable_bindings_skip_what_cannot_apply_or_repeats_another() -> None:
+    from benchmarks.run import BINDINGS, applicable_bindings
+
+    assert applicable_bindings(BINDINGS, 3, 2) == ["auto", "all", "nobind"]  # 3 servers, 2 cores
+    assert applicable_bindings(BINDINGS, 3, 4) == list(BINDINGS)
+    assert applicable_bindings(BINDINGS, 1, 4) == ["auto", "all", "nobind"]  # per-server = all
+    assert applicable_bindings(["nobind", "auto"], 3, 2) == ["nobind", "auto"]  # order kept
+    with pytest.raises(ValueError, match="unknown binding"):
+        applicable_bindings(["auto", "half"], 3, 2)
+
+
+def test_vllm_server_env_sets_cpu_bind_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from halo_core.testing.vllm_server import VLLMServer
+
+    # what Halo's in-process engines put in this process's environment
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    default = VLLMServer("model", log_path=tmp_path / "a.log")
+    assert default.cpu_bind is None
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in default.env  # vLLM's own default (auto)
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in default.env
+    bound = VLLMServer("model", log_path=tmp_path / "b.log", cpu_bind="nobind")
+    assert bound.env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in bound.env
+    assert bound._proc is None  # constructed, not launched
+
+
+def test_baseline_servers_give_each_server_its_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import run
+
+    made: list[Any] = []
+
+    class _Fake:
+        def __init__(self, d: str, roles: list[str], _len: int, cpu_bind: str | None) -> None:
+            self.url, self.cpu_bind, self.events = f"http://{d}/v1", cpu_bind, ["made"]
+            made.append(self)
+
+        def launch(self) -> None:
+            self.events.append("launch")
+
+        def wait_ready(self) -> str:
+            self.events.append("ready")
+            return self.url
+
+        def stop(self) -> None:
+            self.events.append("stop")
+
+    monkeypatch.setattr(run, "baseline_server", _Fake)
+    fleet = run.BaselineServers({"a": ["S"], "b": ["M", "L"]}, 1024, cpus=4)
+    assert fleet.use("per-server") and fleet.binding == "per-server"
+    assert [s.cpu_bind for s in fleet.servers] == ["0-1", "2-3"]
+    assert fleet.urls == {"S": "http://a/v1", "M": "http://b/v1", "L": "http://b/v1"}
+    assert not fleet.use("per-server")  # already on it: no restart
+    first = list(fleet.servers)
+    assert fleet.use("auto") and [s.cpu_bind for s in fleet.servers] == [None, None]
+    assert all(s.events == ["made", "launch", "ready", "stop"] for s in first)
+    assert len(made) == 4
+    fleet.stop()
+    assert fleet.binding is None
+
+
+class _Server:
+    def reset_prefix_cache(self) -> None:
+        pass
+
+    def counters(self) -> EngineCounters:
+        return EngineCounters(0, 0, 0, 0, 0)
+
+
+class _Graph:
+    """``abatch`` takes ``fast`` s at max_concurrency 8 or more, 30 s below that; a warm-up
+    (fewer than 5 inputs) returns at once."""
+
+    def __init__(self, fast: float, cancelled: list[tuple[float, int]]) -> None:
+        self.fast, self.cancelled, self.warmed = fast, cancelled, 0
+
+    async def abatch(self, inputs: list[Any], config: dict[str, Any], **_: Any) -> list[Any]:
+        c = config["max_concurrency"]
+        if len(inputs) < 5:
+            self.warmed += 1
+            return inputs
+        try:
+            await asyncio.sleep(self.fast if c >= 8 else 30)
+        except asyncio.CancelledError:
+            self.cancelled.append((self.fast, c))
+            raise
+        return [f"out-{x}" for x in inputs]
+
+
+class _Fleet:
+    def __init__(self, binding: str) -> None:
+        self.binding: str | None = binding
+        self.servers, self.used = [_Server()], [binding]
+
+    def use(self, binding: str) -> bool:
+        if binding == "broken":
+            from halo_core.testing.vllm_server import ServerStartError
+
+            self.binding = None
+            raise ServerStartError("vLLM server exited with 1")
+        self.used.append(binding)
+        self.binding = binding
+        return True
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {"S": f"http://{self.binding}/v1"}
+
+
+def test_sweep_bindings_runs_other_bindings_at_the_best_concurrency() -> None:
+    from benchmarks.run import sweep_bindings
+
+    fast = {"auto": 0.2, "all": 0.05, "nobind": 30.0}  # the batch's time on each binding
+    cancelled: list[tuple[float, int]] = []
+    built: list[tuple[str, _Graph]] = []
+
+    def graph_for(urls: Mapping[str, str]) -> _Graph:
+        built.append((urls["S"], _Graph(fast[urls["S"].split("/")[2]], cancelled)))
+        return built[-1][1]
+
+    fleet = _Fleet("auto")
+    graph = graph_for(fleet.urls)
+    bindings = ["auto", "all", "broken", "nobind"]
+    inputs = [1, 2, 3, 4, 5]
+    runs = sweep_bindings(cast(Any, fleet), graph, graph_for, inputs, [4, 8], bindings, "W0")
+    assert [m.detail.split(", stopped")[0] for m in runs] == [
+        "max_concurrency=8, bind=auto",
+        "max_concurrency=4, bind=auto",
+        "max_concurrency=8, bind=all",
+        "max_concurrency=8, bind=broken, servers did not start",
+        "max_concurrency=8, bind=nobind",
+    ]
+    assert [(m.binding, m.concurrency, m.stopped) for m in runs] == [
+        ("auto", 8, False),
+        ("auto", 4, True),
+        ("all", 8, False),
+        ("broken", 8, True),
+        ("nobind", 8, True),
+    ]
+    assert runs[2].results == [f"out-{x}" for x in inputs] and runs[2].wall_s < runs[0].wall_s
+    assert runs[4].wall_s < 5  # stopped near the best time so far (all's), not after 30 s
+    assert fleet.used == ["auto", "all", "nobind"] and fleet.binding == "nobind"
+    # a graph per server set: the first (warmed by the caller), then one per restart, warmed
+    assert [url for url, _ in built] == ["http://auto/v1", "http://all/v1", "http://nobind/v1"]
+    assert [g.warmed for _, g in built] == [0, 1, 1]
+    assert cancelled == [(0.2, 4), (30.0, 8)]
