@@ -120,6 +120,14 @@ class OptimizerConfig(BaseModel):
         "scheduling_policy='priority'",
     )
 
+    engine_turns: Literal["step", "drain"] = Field(
+        "step",
+        description="how in-process engines share the device: 'step' = one step each in turn "
+        "(every model advances together); 'drain' = the model lock: an engine keeps the device "
+        "while it has requests (at most 32 steps while another waits), then the waiting engine "
+        "with the most requests goes (halo_core.scheduler.turns)",
+    )
+
     @field_validator("rules")
     @classmethod
     def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:

@@ -105,6 +105,14 @@ class RunReport:
         """Instances whose result is an exception."""
         return sum(isinstance(r, BaseException) for r in self.results)
 
+    def _planning(self) -> str:
+        """``0.42 s planning, 0.3 ms per epoch, 0.4% of wall``."""
+        per = f", {self.plan_s / self.summary.epochs * 1e3:.1f} ms per epoch" * bool(
+            self.summary.epochs
+        )
+        share = f", {self.plan_s / self.wall_s:.1%} of wall" * bool(self.wall_s)
+        return f"{self.plan_s:.2f} s planning{per}{share}"
+
     def format(self) -> str:
         """A few lines for a terminal."""
         s = self.summary
@@ -118,7 +126,7 @@ class RunReport:
                 f"prompt tokens    {s.computed_tokens} computed, {s.cached_tokens} served from "
                 f"prefix cache ({cached})",
                 f"output tokens    {s.output_tokens}",
-                f"epochs           {s.epochs} ({self.plan_s:.2f} s planning)",
+                f"epochs           {s.epochs} ({self._planning()})",
                 *(f"engine {key:<9} {t.describe()}" for key, t in self.engine_time.items()),
                 f"wall time        {self.wall_s:.2f} s",
             ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from halo_core import EngineConfig, Session, SessionConfig, ToolCallError
+from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig, ToolCallError
 from halo_core.backends import registry
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest, ChatResult
@@ -293,3 +293,17 @@ def test_instances_a_framework_starts_itself_coalesce(fake_session: Callable[...
     assert asyncio.run(gather()) == [f"len={len(f'q{i}')}" for i in range(20)]
     assert {r.epoch for r in s.graph} == {1}
     assert len({r.instance for r in s.graph}) == 20
+
+
+def test_the_engines_turn_policy_follows_the_optimizer(
+    fake_session: Callable[..., Session],
+) -> None:
+    from halo_core.scheduler.turns import DEVICE
+
+    s = fake_session(optimizer=OptimizerConfig(engine_turns="drain"))
+    assert DEVICE.policy == "drain"
+    with s.optimizing(OptimizerConfig(engine_turns="step")):
+        assert DEVICE.policy == "step"
+    assert DEVICE.policy == "drain"
+    s.close()
+    DEVICE.policy = "step"

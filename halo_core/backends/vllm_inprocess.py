@@ -26,6 +26,7 @@ from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
+from halo_core.scheduler.turns import DEVICE
 
 log = logging.getLogger("halo.engine")
 
@@ -52,31 +53,6 @@ def _set_engine_env(cfg: EngineConfig) -> None:
 # live, that teardown is skipped (guided decoding in a surviving engine needs the groups).
 _LIVE: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
-
-
-class _FairLock:
-    """A FIFO lock: waiting threads get it in arrival order (``threading.Lock`` may starve)."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._next = self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._cv:
-            ticket = self._next
-            self._next += 1
-            self._cv.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cv:
-            self._serving += 1
-            self._cv.notify_all()
-
-
-# vLLM keeps the forward context of a model step in a module global, so two in-process engines
-# must not step at the same time: engines take turns, one step each (like models time-sharing
-# one device; on 2 CPU cores concurrent steps would only compete for the same cores).
-_STEPS = _FairLock()
 
 
 @contextlib.contextmanager
@@ -111,6 +87,7 @@ class VLLMEngine:
 
     def __init__(self, cfg: EngineConfig, key: str = "default", *, multiprocess: bool = False):
         self.key = key
+        self._turn = f"{key}@{id(self):x}"  # this engine's name in the device's turns
         self.multiprocess = multiprocess
         self.cfg = cfg
         self.model = resolve_model(cfg.model)
@@ -310,19 +287,13 @@ class VLLMEngine:
             except queue.Empty:
                 item = ("idle", None)
             if item is None:
+                DEVICE.leave(self._turn)
                 return
             if item[0] != "idle":
                 self._handle(item)
                 continue  # drain the inbox before stepping, so arrivals batch together
             try:
-                with _STEPS if not self.multiprocess else contextlib.nullcontext():
-                    t0 = time.perf_counter()
-                    outputs = self._engine.step()
-                    seconds = time.perf_counter() - t0
-                    self._counts.add_step(seconds)
-                    if self._shape is not None:
-                        self._steps.append(StepRecord(self._shape, seconds))
-                        self._shape = None
+                outputs = self._step()
             except Exception as e:  # engine failure: fail what is running, keep serving
                 log.exception("engine step failed")
                 for rid, live in list(self._live.items()):
@@ -332,6 +303,23 @@ class VLLMEngine:
                 continue
             for out in outputs:
                 self._on_output(out)
+
+    def _step(self) -> Any:
+        """One engine step, timed; in-process engines take turns on the device (DEVICE)."""
+        if not self.multiprocess:
+            DEVICE.acquire(self._turn, len(self._live))
+        try:
+            t0 = time.perf_counter()
+            outputs = self._engine.step()
+            seconds = time.perf_counter() - t0
+        finally:
+            if not self.multiprocess:
+                DEVICE.release(self._turn, self._engine.has_unfinished_requests())
+        self._counts.add_step(seconds)
+        if self._shape is not None:
+            self._steps.append(StepRecord(self._shape, seconds))
+            self._shape = None
+        return outputs
 
     def _on_output(self, out: Any) -> None:
         live = self._live.get(out.request_id)

@@ -30,6 +30,7 @@ from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
 from halo_core.scheduler.cost_model import ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
+from halo_core.scheduler.turns import DEVICE
 
 log = logging.getLogger("halo.processor")
 
@@ -55,6 +56,7 @@ class Processor:
         #: Tool time expected ahead of each plan node's calls, learned as instances finish.
         self.tool_time_ahead = ToolTimeAhead()
         self.scheduler = EpochScheduler(config, self.optimizer, self.tool_time_ahead)
+        DEVICE.policy = config.optimizer.engine_turns
         self._tools = ToolPool(config.tool_workers)
         self._loop = asyncio.new_event_loop()
         self._changed = asyncio.Event()
@@ -111,7 +113,9 @@ class Processor:
         self._loop.call_soon_threadsafe(self._set_live, uid, False)
 
     def configure(self, optimizer: OptimizerConfig) -> None:
-        """Switch the optimizer configuration for calls submitted from now on."""
+        """Switch the optimizer configuration for calls submitted from now on (the engines'
+        turns at once)."""
+        DEVICE.policy = optimizer.engine_turns
         self._loop.call_soon_threadsafe(self.optimizer.configure, optimizer)
 
     def forget(self) -> None:
