@@ -386,22 +386,36 @@ def _predicted(report: Any) -> float | None:
     return float(sum(t.predicted_s for t in times))
 
 
-def ablations(critical_path: bool, n: int) -> dict[str, tuple[Any, dict[str, Any] | None]]:
-    """Each scheduler / optimizer decision switched off in turn: name → (the optimizer
-    configuration to run with, the graph's run config)."""
+def ablations(on: Any, n: int) -> dict[str, tuple[Any, dict[str, Any] | None]]:
+    """Each scheduler / optimizer decision of ``on`` (the run's ``OptimizerConfig``) switched
+    off, or to its alternative, in turn: name → (the optimizer configuration to run with, the
+    graph's run config)."""
     from halo_core import OptimizerConfig
 
-    on = OptimizerConfig(critical_path=critical_path)
+    other_turns = "drain" if on.engine_turns == "step" else "step"
+    other_closing = "cost" if on.epoch_closing == "window" else "window"
     cases: dict[str, tuple[Any, dict[str, Any] | None]] = {
         "every instance live (no admission cap)": (on, {"max_concurrency": n}),
         "no optimizer rules (dedup, memo, prefix groups, order)": (
             on.model_copy(update={"rules": ()}),
             None,
         ),
-        "no deferral (each call sent at once)": (OptimizerConfig.direct(), None),
+        "no deferral (rules on, every epoch closes at once)": (
+            on.model_copy(update={"defer": False}),
+            None,
+        ),
+        "nothing deferred or merged (each call sent at once)": (OptimizerConfig.direct(), None),
+        f"engine turns {other_turns!r}": (
+            on.model_copy(update={"engine_turns": other_turns}),
+            None,
+        ),
+        f"epoch closing {other_closing!r}": (
+            on.model_copy(update={"epoch_closing": other_closing}),
+            None,
+        ),
     }
-    if critical_path:
-        cases["no critical-path priority"] = (OptimizerConfig(), None)
+    if on.critical_path:
+        cases["no critical-path priority"] = (on.model_copy(update={"critical_path": False}), None)
     return cases
 
 
@@ -412,14 +426,14 @@ def run_ablation(
     name: str,
     models: Mapping[str, str],
     halo: Measured,
-    critical_path: bool,
+    on: Any,
 ) -> dict[str, dict[str, Any]]:
     """Halo's run again with each decision off (:func:`ablations`): wall time, its ratio to
     everything on, and how many outputs equal everything-on's."""
     from halo_adapters.testing import mismatches
 
     out = {}
-    for case, (optimizer, config) in ablations(critical_path, len(inputs)).items():
+    for case, (optimizer, config) in ablations(on, len(inputs)).items():
         with session.optimizing(optimizer):
             m, _ = run_halo(session, graph, inputs, name, models, config=config)
         out[case] = {
@@ -741,6 +755,18 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="also run Halo with each decision off in turn (the ablation table)",
     )
     p.add_argument(
+        "--engine-turns",
+        choices=("step", "drain"),
+        default="step",
+        help="how Halo's engines share the cores: a step each, or the model lock",
+    )
+    p.add_argument(
+        "--epoch-closing",
+        choices=("window", "cost"),
+        default="window",
+        help="Halo closes epochs at the window, or as soon as waiting is predicted not to pay",
+    )
+    p.add_argument(
         "--backend",
         default="vllm",
         help="Halo's engine backend: vllm (engine core in process) or vllm-mp (own process)",
@@ -776,6 +802,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
         raise SystemExit(f"--bindings: {e}") from None
     if not bindings:
         raise SystemExit(f"--bindings {args.bindings}: none applies to {len(by_dir)} servers")
+    optimizer = OptimizerConfig(
+        critical_path=args.critical_path,
+        engine_turns=args.engine_turns,
+        epoch_closing=args.epoch_closing,
+    )
     settings = {
         "n": args.n,
         "latency_scale": args.latency_scale,
@@ -787,6 +818,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "bindings": bindings,
         **({"backend": args.backend} if args.backend != "vllm" else {}),
         **({"critical_path": True} if args.critical_path else {}),
+        **({"engine_turns": args.engine_turns} if args.engine_turns != "step" else {}),
+        **({"epoch_closing": args.epoch_closing} if args.epoch_closing != "window" else {}),
         **({"ablate": True} if args.ablate else {}),
     }
     kept = _kept_rows(out, settings) if args.resume else {}
@@ -826,7 +859,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             Session(
                 SessionConfig(
                     engines=engines,
-                    optimizer=OptimizerConfig(critical_path=args.critical_path),
+                    optimizer=optimizer,
                 )
             ) as session,
         ):
@@ -860,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     log.warning("  output differs: %s", line[:300])
                 differing = sorted(diff)
                 ablation = (
-                    run_ablation(session, graph, inputs, name, models, halo, args.critical_path)
+                    run_ablation(session, graph, inputs, name, models, halo, optimizer)
                     if args.ablate
                     else {}
                 )

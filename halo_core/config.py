@@ -120,6 +120,13 @@ class OptimizerConfig(BaseModel):
         "scheduling_policy='priority'",
     )
 
+    epoch_closing: Literal["window", "cost"] = Field(
+        "window",
+        description="when an epoch closes before its window ends: 'window' = only once every "
+        "live instance waits on Halo; 'cost' = also as soon as the merges that waiting would buy "
+        "are predicted to save less engine time than idle engines lose "
+        "(halo_core.scheduler.closing)",
+    )
     engine_turns: Literal["step", "drain"] = Field(
         "step",
         description="how in-process engines share the device: 'step' = one step each in turn "

@@ -164,7 +164,7 @@ class Session:
             raise
         #: What calibration runs counted, left out of :meth:`counters`.
         self._calibration_counts = {k: e.counters() for k, e in self.engines.items()}
-        self._processor = Processor(self.engines, config)
+        self._processor = Processor(self.engines, config, self.calibrated)
         self._ids = itertools.count()
         self._instance_ids = itertools.count()
 

@@ -28,7 +28,7 @@ from halo_core.optimizer import Joined, Optimizer, Request, Served
 from halo_core.runtime.instances import InstanceTracker
 from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
-from halo_core.scheduler.cost_model import ToolLatency
+from halo_core.scheduler.cost_model import StepCost, ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
 from halo_core.scheduler.turns import DEVICE
 
@@ -42,8 +42,15 @@ Observer = Callable[[LLMCall, ChatResult], None]
 class Processor:
     """Defers, coalesces and dispatches the calls of all instances of a session."""
 
-    def __init__(self, engines: Mapping[str, Engine], config: SessionConfig):
+    def __init__(
+        self,
+        engines: Mapping[str, Engine],
+        config: SessionConfig,
+        costs: Mapping[str, StepCost] | None = None,
+    ):
         self.engines = dict(engines)
+        #: Each engine's step cost (the cost model), where known: prices executed requests.
+        self.costs = costs if costs is not None else {}
         self.config = config
         self.graph = ConsolidatedGraph()
         self.observers: list[Observer] = []
@@ -65,6 +72,7 @@ class Processor:
         # loop-thread state
         self._pending: list[tuple[LLMCall, concurrent.futures.Future[Any]]] = []
         self._pending_since = 0.0
+        self._in_flight = 0  # LLM requests sent to the engines, not finished
         self._works: dict[int, list[_Waiter]] = {}  # source call id → its waiters, until done
         self._instances = InstanceTracker()
         self._thread.start()
@@ -204,6 +212,7 @@ class Processor:
             time.perf_counter() - self._pending_since,
             len(self._instances.live),
             self._instances.blocked,
+            self._in_flight,
         )
 
     async def _epoch_loop(self) -> None:
@@ -272,9 +281,16 @@ class Processor:
 
         def on_done(result: ChatResult | BaseException) -> None:
             on_first_token()  # a failed or empty leader still releases its followers
+            self._in_flight -= 1
+            if isinstance(result, ChatResult) and (cost := self.costs.get(r.model)):
+                uncached = result.prompt_tokens - result.cached_tokens
+                self.scheduler.gain.executed(
+                    cost.prefill * uncached + cost.decode * result.output_tokens
+                )
             self._finish(r.rep, result)
 
         engine = self.engines[r.model]
+        self._in_flight += 1
         engine.submit(
             EngineRequest(str(r.id), r.rep.prompt_token_ids, r.rep.params, r.priority),
             lambda: self._call_soon(on_first_token),

@@ -19,6 +19,7 @@ class QueueState:
     waited_s: float  # since the oldest of them arrived (or the last epoch closed)
     live: int  # instances running
     blocked: int  # live instances waiting on Halo (an LLM call or a tool)
+    in_flight: int = 0  # LLM requests the engines are running
 
 
 @dataclass
