@@ -307,3 +307,32 @@ def test_the_engines_turn_policy_follows_the_optimizer(
     assert DEVICE.policy == "drain"
     s.close()
     DEVICE.policy = "step"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("closing", ["window", "cost"])
+def test_cost_closing_stops_waiting_for_calls_that_never_merge(
+    fake_session: Callable[..., Session], closing: str
+) -> None:
+    from halo_core.scheduler.cost_model import StepCost
+
+    optimizer = OptimizerConfig(epoch_closing=closing)  # type: ignore[arg-type]
+    s = fake_session(epoch_window_s=0.5, optimizer=optimizer)
+    s.calibrated["m"] = StepCost(c0=0.005, prefill=1e-4, decode=1e-4, context=0.0)
+    release = threading.Event()
+
+    def wf(i: int) -> str:
+        if i == 0:  # live, busy outside Halo: only the window (or the cost rule) closes epochs
+            release.wait()
+            return ""
+        out = [s.chat(_msg(f"distinct {k}")).text for k in range(4)]
+        release.set()
+        return out[-1]
+
+    s.map(wf, range(2), progress=False)
+    waits = [r.dispatched_s - r.submitted_s for r in s.graph if r.kind == "llm"]
+    assert len(waits) == 4
+    if closing == "window":  # every call sat out the window
+        assert min(waits) >= 0.4
+    else:  # the first epoch teaches that nothing merges; later calls go at once
+        assert waits[0] >= 0.4 and max(waits[1:]) < 0.25
