@@ -74,6 +74,8 @@ class Measured:
     step_s: float = 0.0  # seconds inside engine steps (in-process engines only)
     #: the cost model's prediction of step_s (Halo: RunReport.engine_time), None if not made
     predicted_step_s: float | None = None
+    makespan_s: float | None = None  # Halo: its calls' first submission to last end
+    predicted_makespan_s: float | None = None  # ... replayed closed-loop by the cost model
     tool_only_s: float = 0.0
     plan_s: float = 0.0
     failed: int = 0
@@ -371,6 +373,8 @@ def run_halo(
         engine_steps=sum(c.steps for c in report.engine.values()),
         step_s=sum(c.step_s for c in report.engine.values()),
         predicted_step_s=_predicted(report),
+        makespan_s=report.makespan.measured_s if report.makespan else None,
+        predicted_makespan_s=report.makespan.predicted_s if report.makespan else None,
         tool_only_s=busy_s(report.records, "llm", "tool") - engine_busy,
         plan_s=report.plan_s,
         failed=report.failed,
@@ -587,9 +591,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         "(base → Halo) | tool calls issued → run | engine busy s | "
         "plan s (share of Halo's wall) | outputs equal | "
         "engine steps (base → Halo → oracle) | s in steps: Halo (cost model's prediction, "
-        "error) / oracle | "
+        "error) / oracle | calls' makespan: Halo (cost model's closed-loop forecast, error) | "
         "oracle replay: calls with changed output |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|---|---|---|---|",
     ]
     for r in rows:
         b, h, o = r["baseline"], r["halo"], r["oracle"]
@@ -605,7 +609,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             f"{h['plan_s']:.2f} ({h['plan_s'] / h['wall_s']:.1%}) | "
             f"{_equal(r)} | {_steps(b)} → {_steps(h)} → {_steps(o)} | "
             f"{h.get('step_s', 0):.1f}{_prediction(h)} / {o.get('step_s', 0):.1f} | "
-            f"{o['detail'].split('; ')[-1]} |"
+            f"{_makespan(h)} | {o['detail'].split('; ')[-1]} |"
         )
     ablated = [r for r in rows if r.get("ablation")]
     if ablated:
@@ -673,12 +677,19 @@ def _equal(r: dict[str, Any]) -> str:
     )
 
 
-def _prediction(m: Mapping[str, Any]) -> str:
-    """`` (predicted, ±error)`` for a row that has the cost model's prediction."""
-    predicted, measured = m.get("predicted_step_s"), m.get("step_s", 0)
+def _prediction(m: Mapping[str, Any], key: str = "step_s") -> str:
+    """`` (predicted, ±error)`` for a row that has the cost model's prediction of ``key``."""
+    predicted, measured = m.get(f"predicted_{key}"), m.get(key) or 0
     if predicted is None or not measured:
         return ""
     return f" ({predicted:.1f}, {(predicted - measured) / measured:+.0%})"
+
+
+def _makespan(m: Mapping[str, Any]) -> str:
+    """Halo's calls' makespan with its closed-loop forecast, or ``-`` (rows without it)."""
+    if not m.get("makespan_s"):
+        return "-"
+    return f"{m['makespan_s']:.1f}{_prediction(m, 'makespan_s')}"
 
 
 def _steps(m: dict[str, Any]) -> str:

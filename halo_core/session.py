@@ -46,6 +46,7 @@ from halo_core.scheduler.cost_model import (
     simulate_shared,
 )
 from halo_core.scheduler.critical_path import ToolTimeAhead
+from halo_core.scheduler.forecast import calls_of, forecast
 
 log = logging.getLogger("halo")
 
@@ -54,10 +55,11 @@ MIN_FIT_STEPS = 32
 
 
 @dataclass(frozen=True)
-class EngineTime:
-    """One engine's busy time in a run (seconds inside its steps) and the cost model's
-    prediction of it: the run's executed calls replayed through :func:`simulate_shared` as they
-    reached the engine, with the step cost fitted before the run."""
+class Predicted:
+    """A measured time of a run and the cost model's prediction of it (step costs fitted before
+    the run): an engine's busy time (the run's executed calls replayed through
+    :func:`simulate_shared` as they reached the engine) or the makespan (the calls replayed
+    closed-loop by :func:`~halo_core.scheduler.forecast.forecast`)."""
 
     measured_s: float
     predicted_s: float | None
@@ -69,12 +71,12 @@ class EngineTime:
             return None
         return (self.predicted_s - self.measured_s) / self.measured_s
 
-    def describe(self) -> str:
-        """``1.10 s busy, 0.70 s predicted (-37%)``."""
-        busy = f"{self.measured_s:.2f} s busy"
+    def describe(self, what: str = "") -> str:
+        """``1.10 s busy, 0.70 s predicted (-37%)`` (``what`` = ``"busy"``)."""
+        measured = f"{self.measured_s:.2f} s" + f" {what}" * bool(what)
         if self.predicted_s is None or self.error is None:
-            return busy
-        return f"{busy}, {self.predicted_s:.2f} s predicted ({self.error:+.0%})"
+            return measured
+        return f"{measured}, {self.predicted_s:.2f} s predicted ({self.error:+.0%})"
 
 
 @dataclass
@@ -91,7 +93,8 @@ class RunReport:
     records: list[CallRecord] = field(default_factory=list)
     plan_s: float = 0.0
     instance_uids: list[int] = field(default_factory=list)
-    engine_time: dict[str, EngineTime] = field(default_factory=dict)
+    engine_time: dict[str, Predicted] = field(default_factory=dict)
+    makespan: Predicted | None = None
 
     def consumers(self, call_ids: Iterable[int]) -> list[int]:
         """Input indices of the instances that got these calls' outputs: each call's own
@@ -127,7 +130,8 @@ class RunReport:
                 f"prefix cache ({cached})",
                 f"output tokens    {s.output_tokens}",
                 f"epochs           {s.epochs} ({self._planning()})",
-                *(f"engine {key:<9} {t.describe()}" for key, t in self.engine_time.items()),
+                *(f"engine {key:<9} {t.describe('busy')}" for key, t in self.engine_time.items()),
+                *([f"calls' makespan  {self.makespan.describe()}"] if self.makespan else []),
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
@@ -573,6 +577,25 @@ class Session:
             specs[key] = EngineWork(work, cost, engine.max_num_batched_tokens, engine.max_num_seqs)
         return {k: sim.busy_s for k, sim in simulate_shared(specs).items()}
 
+    def _makespan(
+        self, costs: dict[str, StepCost | None], records: list[CallRecord]
+    ) -> Predicted | None:
+        """The run's calls' makespan (first submission to last end) and its closed-loop
+        forecast; None without calls or when an engine the run used has no cost model."""
+        ran = [r for r in records if r.finished_s is not None and not r.passthrough]
+        used = {r.model for r in ran if r.kind == "llm" and r.executed}
+        if not ran or any(costs.get(k) is None for k in used):
+            return None
+        measured = max(r.finished_s or 0.0 for r in ran) - min(r.submitted_s for r in ran)
+        engines = {
+            k: EngineWork(
+                (), c, self.engines[k].max_num_batched_tokens, self.engines[k].max_num_seqs
+            )
+            for k, c in costs.items()
+            if c is not None
+        }
+        return Predicted(measured, forecast(calls_of(ran), engines).makespan_s)
+
     def _report(
         self,
         results: list[Any],
@@ -590,8 +613,18 @@ class Session:
         plan_s = self._processor.plan_s - plan_s
         uids = [r.uid for r in refs]
         predicted = self._predicted_s(costs, records)
-        times = {k: EngineTime(d.step_s, predicted.get(k)) for k, d in delta.items() if d.steps}
-        return RunReport(results, wall, summary, delta, records, plan_s, uids, times)
+        times = {k: Predicted(d.step_s, predicted.get(k)) for k, d in delta.items() if d.steps}
+        return RunReport(
+            results,
+            wall,
+            summary,
+            delta,
+            records,
+            plan_s,
+            uids,
+            times,
+            self._makespan(costs, records),
+        )
 
 
 #: A run's starting marks: engine counters, planning time so far, each engine's step cost.

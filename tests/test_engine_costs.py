@@ -45,6 +45,11 @@ def test_the_report_shows_predicted_against_measured_engine_time(halo: Session) 
     assert f"engine tiny      {t.measured_s:.2f} s busy, {t.predicted_s:.2f} s predicted" in (
         report.format()
     )
+    m = report.makespan  # the calls replayed closed-loop: first submission to last end
+    assert m is not None and m.measured_s > 0 and m.predicted_s is not None and m.predicted_s > 0
+    assert f"calls' makespan  {m.measured_s:.2f} s, {m.predicted_s:.2f} s predicted" in (
+        report.format()
+    )
 
 
 @pytest.mark.engine

@@ -16,6 +16,7 @@ one device taking turns a step each, and sums the predicted step times per engin
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,11 +124,22 @@ class Simulated:
 
 
 @dataclass(eq=False)
-class _Sequence:
+class SequenceSim:
     prefill: int  # prompt tokens still to compute
     context: int  # tokens in the KV cache
     output: int  # output tokens still to produce
     arrival_s: float
+    tag: int = -1  # the caller's name for it (a call id)
+
+    @classmethod
+    def of(cls, w: Work, tag: int = -1) -> SequenceSim:
+        return cls(
+            max(w.prefill_tokens, 1), w.cached_tokens, max(w.output_tokens, 1), w.arrival_s, tag
+        )
+
+    @property
+    def done(self) -> bool:
+        return not self.prefill and self.output <= 0
 
     def step(self, budget: int) -> StepShape:
         """Serve this sequence in one step with at most ``budget`` tokens; what that computed."""
@@ -153,7 +165,7 @@ class EngineWork:
     max_seqs: int
 
 
-class _Engine:
+class EngineSim:
     """One simulated engine: vLLM v1's scheduling of its requests, one step at a time."""
 
     def __init__(self, spec: EngineWork):
@@ -161,15 +173,19 @@ class _Engine:
             raise ValueError("token_budget and max_seqs must be positive")
         self.spec = spec
         self.waiting = [
-            _Sequence(
-                max(w.prefill_tokens, 1), w.cached_tokens, max(w.output_tokens, 1), w.arrival_s
-            )
-            for w in sorted(spec.work, key=lambda w: w.arrival_s, reverse=True)
+            SequenceSim.of(w) for w in sorted(spec.work, key=lambda w: w.arrival_s, reverse=True)
         ]  # pop() from the end: first come first served
-        self.running: list[_Sequence] = []
+        self.running: list[SequenceSim] = []
+        self.finished: list[SequenceSim] = []  # those the latest step finished
         self.start = self.waiting[-1].arrival_s if self.waiting else 0.0
         self.end = self.start
         self.busy, self.steps = 0.0, 0
+
+    def add(self, seq: SequenceSim) -> None:
+        """A request that arrives while the simulation runs (at ``seq.arrival_s``)."""
+        if not self.steps and not self.running and not self.waiting:
+            self.start = self.end = seq.arrival_s
+        bisect.insort(self.waiting, seq, key=lambda s: -s.arrival_s)
 
     def next_arrival(self) -> float | None:
         return self.waiting[-1].arrival_s if self.waiting else None
@@ -205,7 +221,8 @@ class _Engine:
         self.busy += seconds
         self.steps += 1
         self.end = clock + seconds
-        self.running = [s for s in self.running if s.prefill or s.output > 0]
+        self.finished = [s for s in self.running if s.done]
+        self.running = [s for s in self.running if not s.done]
         return seconds
 
 
@@ -217,20 +234,26 @@ def simulate_shared(engines: Mapping[str, EngineWork]) -> dict[str, Simulated]:
     steps the others' requests keep arriving, so their next steps are larger. Engines with
     nothing arrived wait. A prompt's last chunk also yields the first output token; a fully
     cached prompt still computes one token."""
-    sims = {k: _Engine(spec) for k, spec in engines.items()}
-    order = list(sims)
+    sims = {k: EngineSim(spec) for k, spec in engines.items()}
     arrivals = [t for e in sims.values() if (t := e.next_arrival()) is not None]
     clock, turn = min(arrivals, default=0.0), 0
     while any(e.waiting or e.running for e in sims.values()):
-        ready = [k for k in order if sims[k].ready(clock)]
-        if not ready:  # all idle until the next arrival
+        key = next_turn_of(sims, turn, clock)
+        if key is None:  # all idle until the next arrival
             clock = min(t for e in sims.values() if (t := e.next_arrival()) is not None)
             continue
-        after = [k for k in ready if order.index(k) >= turn] or ready  # round robin
-        key = after[0]
         clock += sims[key].step(clock)
-        turn = order.index(key) + 1
+        turn = list(sims).index(key) + 1
     return {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
+
+
+def next_turn_of(sims: Mapping[str, EngineSim], turn: int, clock: float) -> str | None:
+    """The engine that steps next at ``clock``, round robin from position ``turn`` among those
+    with work (None: none has)."""
+    order = list(sims)
+    ready = [k for k in order if sims[k].ready(clock)]
+    after = [k for k in ready if order.index(k) >= turn] or ready
+    return after[0] if after else None
 
 
 @dataclass

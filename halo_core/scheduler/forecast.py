@@ -1,0 +1,130 @@
+"""A batch's makespan from the cost model: its calls replayed closed-loop.
+
+Each instance is a chain of calls: a call starts ``gap_s`` (the workflow's own time) after the
+call whose end let it start, an LLM call then waits its turn in its engine (vLLM's continuous
+batching, engines taking turns a step each, priced by :class:`StepCost`), a tool call takes its
+run time, and a merged call ends when the call serving it does. Unlike :func:`simulate_shared`
+with the arrivals a run measured, arrivals here follow from predicted ends, so the error of
+:func:`forecast` against the measured makespan is the cost model's error on the whole batch.
+:func:`calls_of` reads a run's calls from its graph records. Plain data, no threads.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from halo_core.graph import CallRecord
+from halo_core.scheduler.cost_model import EngineSim, EngineWork, SequenceSim, Work, next_turn_of
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One call of a batch as the forecast sees it."""
+
+    call_id: int
+    after: int | None  # the call whose end let this one start (None: the batch's start)
+    gap_s: float  # the workflow's own time from that end (or the start) to this call
+    engine: str | None = None  # an executed LLM call's engine
+    work: Work | None = None  # an executed LLM call's tokens (its arrival is ignored)
+    tool_s: float = 0.0  # an executed tool call's run time
+    source: int | None = None  # a merged call: the call whose execution served it
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Predicted makespan (batch start to last call's end) and each engine's busy time."""
+
+    makespan_s: float
+    busy_s: dict[str, float]
+
+
+def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
+    """A run's calls as :class:`CallSpec` s: each call starts after its instance's call that
+    ended last before it was submitted, with the measured gap; times count from the first
+    submission. Calls never dispatched (failed before running) and passthrough calls are left
+    out; so are calls outside any instance."""
+    recs = sorted(
+        (r for r in records if r.finished_s is not None and not r.passthrough),
+        key=lambda r: r.submitted_s,
+    )
+    t0 = recs[0].submitted_s if recs else 0.0
+    ended: dict[int | None, list[tuple[float, int]]] = defaultdict(list)  # instance → (end, id)
+    out = []
+    for r in recs:
+        done = [e for e in ended[r.instance] if e[0] <= r.submitted_s]
+        last_end, last = max(done, default=(t0, None))
+        gap = max(0.0, r.submitted_s - last_end)
+        if r.merged_into is not None:
+            out.append(CallSpec(r.call_id, last, gap, source=r.merged_into))
+        elif r.kind == "llm":
+            work = Work(r.computed_tokens, r.cached_tokens, r.output_tokens)
+            out.append(CallSpec(r.call_id, last, gap, engine=r.model, work=work))
+        else:
+            ran = r.dispatched_s if r.dispatched_s is not None else r.submitted_s
+            out.append(CallSpec(r.call_id, last, gap, tool_s=max(0.0, (r.finished_s or ran) - ran)))
+        ended[r.instance].append((r.finished_s or r.submitted_s, r.call_id))
+    return out
+
+
+def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Forecast:
+    """Replay ``calls`` closed-loop on simulated ``engines`` (their ``work`` is ignored)."""
+    sims = {
+        k: EngineSim(EngineWork((), e.cost, e.token_budget, e.max_seqs)) for k, e in engines.items()
+    }
+    by_id = {c.call_id: c for c in calls}
+    started_by: dict[int | None, list[CallSpec]] = defaultdict(list)
+    for c in calls:
+        started_by[c.after if c.after in by_id else None].append(c)
+    served: dict[int, list[int]] = defaultdict(list)  # a running source → calls merged into it
+    submitted: dict[int, float] = {}
+    end: dict[int, float] = {}
+    events: list[tuple[float, int, str]] = []  # (time, call id, "start" | "end")
+
+    def finish(call_id: int, t: float) -> None:
+        end[call_id] = t
+        for m in served.pop(call_id, []):
+            finish(m, max(t, submitted[m]))
+        for d in started_by.get(call_id, []):
+            heapq.heappush(events, (t + d.gap_s, d.call_id, "start"))
+
+    def start(c: CallSpec, t: float) -> None:
+        submitted[c.call_id] = t
+        if c.source is not None:
+            if c.source in end or c.source not in by_id:  # served at once (memo / earlier run)
+                finish(c.call_id, max(t, end.get(c.source, t)))
+            else:
+                served[c.source].append(c.call_id)
+        elif c.work is not None and c.engine in sims:
+            w = c.work
+            sims[c.engine].add(
+                SequenceSim.of(
+                    Work(w.prefill_tokens, w.cached_tokens, w.output_tokens, t), c.call_id
+                )
+            )
+        else:  # a tool, or an LLM call on an engine without a cost model: its measured time
+            heapq.heappush(events, (t + c.tool_s, c.call_id, "end"))
+
+    for c in started_by[None]:
+        heapq.heappush(events, (c.gap_s, c.call_id, "start"))
+    clock, turn = 0.0, 0
+    while events or any(e.waiting or e.running for e in sims.values()):
+        while events and events[0][0] <= clock:
+            t, call_id, kind = heapq.heappop(events)
+            if kind == "start":
+                start(by_id[call_id], t)
+            else:
+                finish(call_id, t)
+        key = next_turn_of(sims, turn, clock)
+        if key is None:
+            if not events:
+                break
+            clock = events[0][0]
+            continue
+        clock += sims[key].step(clock)
+        turn = list(sims).index(key) + 1
+        for seq in sims[key].finished:
+            finish(seq.tag, clock)
+    return Forecast(max(end.values(), default=0.0), {k: e.busy for k, e in sims.items()})
