@@ -616,8 +616,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         cases = list(ablated[0]["ablation"])
         lines += [
             "",
-            "Ablation: Halo's wall time with one decision off (x = slowdown against everything on; "
-            "outputs equal to everything on):",
+            "Ablation: Halo's wall time with one decision off or flipped (x = slowdown against "
+            "the run's configuration; outputs equal to that run's):",
             "",
             "| workload | everything on s | " + " | ".join(cases) + " |",
             "|---|---:|" + "---:|" * len(cases),
