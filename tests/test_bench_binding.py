@@ -1,6 +1,7 @@
-"""The benchmark baseline's CPU thread bindings: binding name → each server's
-``VLLM_CPU_OMP_THREADS_BIND``, the server's environment, and the sweep over bindings (no server:
-fakes whose batch time depends on the binding)."""
+"""The benchmark baseline's sweeps: concurrency (highest first, a run that can no longer be the
+best is stopped) and CPU thread bindings (binding name → each server's
+``VLLM_CPU_OMP_THREADS_BIND``, the server's environment, other bindings at the best
+concurrency). No server: fakes whose batch time depends on concurrency and binding."""
 
 from __future__ import annotations
 
@@ -178,3 +179,16 @@ def test_sweep_bindings_runs_other_bindings_at_the_best_concurrency() -> None:
     assert [url for url, _ in built] == ["http://auto/v1", "http://all/v1", "http://nobind/v1"]
     assert [g.warmed for _, g in built] == [0, 1, 1]
     assert cancelled == [(0.2, 4), (30.0, 8)]
+
+
+def test_sweep_runs_highest_first_and_stops_runs_that_cannot_win() -> None:
+    from benchmarks.run import sweep_baseline
+
+    cancelled: list[tuple[float, int]] = []
+    runs = sweep_baseline([_Server()], _Graph(0.05, cancelled), list(range(5)), [2, 8, 4], "W0")
+    assert [m.detail.split(",")[0] for m in runs] == [f"max_concurrency={c}" for c in (8, 4, 2)]
+    first, *rest = runs
+    assert not first.stopped and first.results == [f"out-{x}" for x in range(5)]
+    assert all(m.stopped and m.results == [] for m in rest)
+    assert all(m.wall_s < 5 for m in rest)  # stopped near the best time, not after 30 s
+    assert cancelled == [(0.05, 4), (0.05, 2)]
