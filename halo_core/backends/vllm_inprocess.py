@@ -282,6 +282,8 @@ class VLLMEngine:
     def _loop(self) -> None:
         while True:
             busy = self._engine.has_unfinished_requests()
+            if not busy:  # never hold the device while waiting for work (e.g. after an abort)
+                DEVICE.release(self._turn, busy=False)
             try:
                 item = self._inbox.get(block=not busy)
             except queue.Empty:

@@ -42,3 +42,17 @@ def test_device_turns_hand_over_and_count_switches() -> None:
     turns.acquire("a", 1)
     turns.release("a", busy=False)
     assert turns.switches == 2
+
+
+def test_a_holder_that_goes_idle_hands_the_device_on() -> None:
+    turns = DeviceTurns("step")
+    turns.acquire("a", 1)
+    turns.release("a", busy=True)  # nobody waits: a keeps the device
+    got: list[str] = []
+    waiter = threading.Thread(target=lambda: (turns.acquire("b", 1), got.append("b")))
+    waiter.start()
+    while "b" not in turns._waiting:
+        threading.Event().wait(0.001)
+    turns.release("a", busy=False)  # a's requests were aborted: idle, it lets b go
+    waiter.join(timeout=5)
+    assert got == ["b"]
