@@ -29,7 +29,7 @@ class CallSpec:
     gap_s: float  # the workflow's own time from that end (or the start) to this call
     engine: str | None = None  # an executed LLM call's engine
     work: Work | None = None  # an executed LLM call's tokens (its arrival is ignored)
-    tool_s: float = 0.0  # an executed tool call's run time
+    run_s: float = 0.0  # measured run time: a tool's, or an LLM call's on an engine not simulated
     source: int | None = None  # a merged call: the call whose execution served it
 
 
@@ -44,8 +44,8 @@ class Forecast:
 def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
     """A run's calls as :class:`CallSpec` s: each call starts after its instance's call that
     ended last before it was submitted, with the measured gap; times count from the first
-    submission. Calls never dispatched (failed before running) and passthrough calls are left
-    out; so are calls outside any instance."""
+    submission. Unfinished and passthrough calls are left out; calls outside any instance form
+    one chain."""
     recs = sorted(
         (r for r in records if r.finished_s is not None and not r.passthrough),
         key=lambda r: r.submitted_s,
@@ -57,14 +57,15 @@ def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
         done = [e for e in ended[r.instance] if e[0] <= r.submitted_s]
         last_end, last = max(done, default=(t0, None))
         gap = max(0.0, r.submitted_s - last_end)
+        ran = r.dispatched_s if r.dispatched_s is not None else r.submitted_s
+        run_s = max(0.0, (r.finished_s or ran) - ran)
         if r.merged_into is not None:
             out.append(CallSpec(r.call_id, last, gap, source=r.merged_into))
         elif r.kind == "llm":
             work = Work(r.computed_tokens, r.cached_tokens, r.output_tokens)
-            out.append(CallSpec(r.call_id, last, gap, engine=r.model, work=work))
+            out.append(CallSpec(r.call_id, last, gap, r.model, work, run_s))
         else:
-            ran = r.dispatched_s if r.dispatched_s is not None else r.submitted_s
-            out.append(CallSpec(r.call_id, last, gap, tool_s=max(0.0, (r.finished_s or ran) - ran)))
+            out.append(CallSpec(r.call_id, last, gap, run_s=run_s))
         ended[r.instance].append((r.finished_s or r.submitted_s, r.call_id))
     return out
 
@@ -104,8 +105,8 @@ def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Fo
                     Work(w.prefill_tokens, w.cached_tokens, w.output_tokens, t), c.call_id
                 )
             )
-        else:  # a tool, or an LLM call on an engine without a cost model: its measured time
-            heapq.heappush(events, (t + c.tool_s, c.call_id, "end"))
+        else:  # a tool, or an LLM call on an engine not simulated: its measured run time
+            heapq.heappush(events, (t + c.run_s, c.call_id, "end"))
 
     for c in started_by[None]:
         heapq.heappush(events, (c.gap_s, c.call_id, "start"))

@@ -16,7 +16,7 @@ LLM = Work(prefill_tokens=10, cached_tokens=0, output_tokens=3)  # 3 steps: pref
 def test_one_chain_adds_gaps_engine_steps_and_tool_time() -> None:
     calls = [
         CallSpec(1, None, 0.1, engine="m", work=LLM),
-        CallSpec(2, 1, 0.05, tool_s=1.0),
+        CallSpec(2, 1, 0.05, run_s=1.0),
         CallSpec(3, 2, 0.0, engine="m", work=LLM),
     ]
     f = forecast(calls, ENGINES)
@@ -31,9 +31,9 @@ def test_instances_that_call_together_share_steps() -> None:
 
 def test_a_merged_call_ends_with_its_source_and_its_instance_goes_on() -> None:
     calls = [
-        CallSpec(1, None, 0.0, tool_s=2.0),
+        CallSpec(1, None, 0.0, run_s=2.0),
         CallSpec(2, None, 0.5, source=1),  # joins the running tool at 0.5, ends at 2.0
-        CallSpec(3, 2, 0.1, tool_s=1.0),
+        CallSpec(3, 2, 0.1, run_s=1.0),
         CallSpec(4, None, 0.0, source=99),  # served by a call outside the batch: at once
     ]
     assert forecast(calls, ENGINES).makespan_s == pytest.approx(3.1)
@@ -56,7 +56,12 @@ def test_calls_of_reads_triggers_and_gaps_from_a_run() -> None:
     assert set(specs) == {1, 2, 3, 4}
     assert (specs[1].after, specs[1].gap_s) == (None, 0.0)
     assert specs[1].work == Work(20, 10, 4)
-    assert (specs[2].after, specs[2].gap_s, specs[2].tool_s) == (1, pytest.approx(0.1), 1.0)
+    assert (specs[2].after, specs[2].gap_s, specs[2].run_s) == (1, pytest.approx(0.1), 1.0)
     assert specs[3].after == 1
     assert (specs[4].after, specs[4].source) == (3, 9)
     assert specs[4].gap_s == pytest.approx(0.2)
+
+
+def test_an_llm_call_on_an_engine_not_simulated_takes_its_measured_time() -> None:
+    calls = [CallSpec(1, None, 0.2, engine="remote", work=LLM, run_s=0.7)]
+    assert forecast(calls, ENGINES).makespan_s == pytest.approx(0.9)
