@@ -25,7 +25,7 @@ brand or nation.)
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -274,43 +274,23 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def customer_lookup(state: AuditState) -> AuditState:
         return {"customer_report": _report(state, "nation", state["nation"])}
 
-    # ---- reviews (one model size per branch)
+    # ---- reviews (one model size per branch): branch → model, prompt, report title and key
+    reviewers = {
+        "shipping": (small, SHIPPING_REVIEW, "Ship-mode report", "shipmode"),
+        "pricing": (medium, PRICING_REVIEW, "Brand report", "brand"),
+        "customer": (large, CUSTOMER_REVIEW, "Nation report", "nation"),
+    }
 
-    def shipping_review(state: AuditState) -> AuditState:
-        title = f"Ship-mode report ({state['shipmode']})"
-        text = _review(
-            small,
-            SHIPPING_REVIEW,
-            state,
-            title,
-            state["shipping_report"],
-            "Write the shipping review.",
-        )
-        return {"shipping_review": text}
+    def review(branch: str) -> Callable[[AuditState], Any]:
+        model, system, title, key = reviewers[branch]
 
-    def pricing_review(state: AuditState) -> AuditState:
-        title = f"Brand report ({state['brand']})"
-        text = _review(
-            medium,
-            PRICING_REVIEW,
-            state,
-            title,
-            state["pricing_report"],
-            "Write the pricing review.",
-        )
-        return {"pricing_review": text}
+        def node(state: AuditState) -> Any:
+            report = state[f"{branch}_report"]  # type: ignore[literal-required]
+            title_of = f"{title} ({state[key]})"  # type: ignore[literal-required]
+            task = f"Write the {branch} review."
+            return {f"{branch}_review": _review(model, system, state, title_of, report, task)}
 
-    def customer_review(state: AuditState) -> AuditState:
-        title = f"Nation report ({state['nation']})"
-        text = _review(
-            large,
-            CUSTOMER_REVIEW,
-            state,
-            title,
-            state["customer_report"],
-            "Write the customer review.",
-        )
-        return {"customer_review": text}
+        return node
 
     # ---- SQL checks (tool-only): the order's own rows
 
@@ -346,15 +326,14 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         shipping_lookup,
         pricing_lookup,
         customer_lookup,
-        shipping_review,
-        pricing_review,
-        customer_review,
         shipping_check,
         pricing_check,
         customer_check,
         final_audit,
     ):
         g.add_node(node.__name__, node)
+    for branch in BRANCHES:
+        g.add_node(f"{branch}_review", review(branch))
     g.add_edge(START, "plan")
     for branch in BRANCHES:  # three-way fan-out, each branch a lookup -> review -> check chain
         g.add_edge("plan", f"{branch}_lookup")
