@@ -43,10 +43,9 @@ from halo_core.scheduler.cost_model import (
     StepCost,
     ToolLatency,
     Work,
-    simulate_shared,
 )
 from halo_core.scheduler.critical_path import ToolTimeAhead
-from halo_core.scheduler.forecast import calls_of, forecast
+from halo_core.scheduler.forecast import calls_of, forecast, simulate_shared
 
 log = logging.getLogger("halo")
 
@@ -57,9 +56,9 @@ MIN_FIT_STEPS = 32
 @dataclass(frozen=True)
 class Predicted:
     """A measured time of a run and the cost model's prediction of it (step costs fitted before
-    the run): an engine's busy time (the run's executed calls replayed through
-    :func:`simulate_shared` as they reached the engine) or the makespan (the calls replayed
-    closed-loop by :func:`~halo_core.scheduler.forecast.forecast`)."""
+    the run): an engine's busy time (the run's executed calls replayed as they reached the
+    engine, :func:`~halo_core.scheduler.forecast.simulate_shared`) or the makespan (the calls
+    replayed closed-loop, :func:`~halo_core.scheduler.forecast.forecast`)."""
 
     measured_s: float
     predicted_s: float | None

@@ -8,9 +8,9 @@ fitted by non-negative least squares (:func:`nnls`) from :class:`StepRecord` s: 
 records one per step (see ``VLLMEngine.step_records``), a short calibration fills them at first
 start (:mod:`halo_core.scheduler.calibration`), and a session refits from what its engines did.
 
-:func:`simulate_shared` replays requests through vLLM's continuous batching (running sequences
-first, then arrivals first come first served, within the step's token budget), the engines of
-one device taking turns a step each, and sums the predicted step times per engine.
+:class:`EngineSim` replays requests through vLLM's continuous batching (running sequences
+first, then arrivals first come first served, within the step's token budget);
+:mod:`halo_core.scheduler.forecast` drives the engines of one device, taking turns a step each.
 :class:`ToolLatency` keeps a moving average of each tool's run time. All plain data, no threads.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,8 +115,8 @@ class Work:
 
 @dataclass(frozen=True)
 class Simulated:
-    """What :func:`simulate_shared` predicts for one engine: busy time, first arrival to last
-    finish, steps."""
+    """What a simulation predicts for one engine: busy time, first arrival to last finish,
+    steps."""
 
     busy_s: float
     makespan_s: float
@@ -157,7 +157,7 @@ class SequenceSim:
 
 @dataclass(frozen=True)
 class EngineWork:
-    """One engine's requests and what :func:`simulate_shared` needs to know of the engine."""
+    """One engine's requests and what a simulation needs to know of the engine."""
 
     work: Sequence[Work]
     cost: StepCost
@@ -166,19 +166,17 @@ class EngineWork:
 
 
 class EngineSim:
-    """One simulated engine: vLLM v1's scheduling of its requests, one step at a time."""
+    """One simulated engine: vLLM v1's scheduling of its requests, one step at a time (requests
+    arrive by :meth:`add`; :func:`~halo_core.scheduler.forecast.forecast` drives the steps)."""
 
     def __init__(self, spec: EngineWork):
         if spec.token_budget < 1 or spec.max_seqs < 1:
             raise ValueError("token_budget and max_seqs must be positive")
         self.spec = spec
-        self.waiting = [
-            SequenceSim.of(w) for w in sorted(spec.work, key=lambda w: w.arrival_s, reverse=True)
-        ]  # pop() from the end: first come first served
+        self.waiting: list[SequenceSim] = []  # latest arrival first: pop() serves FCFS
         self.running: list[SequenceSim] = []
         self.finished: list[SequenceSim] = []  # those the latest step finished
-        self.start = self.waiting[-1].arrival_s if self.waiting else 0.0
-        self.end = self.start
+        self.start = self.end = 0.0
         self.busy, self.steps = 0.0, 0
 
     def add(self, seq: SequenceSim) -> None:
@@ -186,9 +184,6 @@ class EngineSim:
         if not self.steps and not self.running and not self.waiting:
             self.start = self.end = seq.arrival_s
         bisect.insort(self.waiting, seq, key=lambda s: -s.arrival_s)
-
-    def next_arrival(self) -> float | None:
-        return self.waiting[-1].arrival_s if self.waiting else None
 
     def ready(self, clock: float) -> bool:
         """Has work it can step at ``clock``."""
@@ -224,36 +219,6 @@ class EngineSim:
         self.finished = [s for s in self.running if s.done]
         self.running = [s for s in self.running if not s.done]
         return seconds
-
-
-def simulate_shared(engines: Mapping[str, EngineWork]) -> dict[str, Simulated]:
-    """Predict how engines that share one device serve their work, taking turns one step each
-    (as Halo's in-process engines do): each engine schedules as vLLM v1 does — first the running
-    sequences (one token per decode, the next chunk of an unfinished prompt), then arrived
-    requests first come first served, up to its token budget and sequence cap — and while one
-    steps the others' requests keep arriving, so their next steps are larger. Engines with
-    nothing arrived wait. A prompt's last chunk also yields the first output token; a fully
-    cached prompt still computes one token."""
-    sims = {k: EngineSim(spec) for k, spec in engines.items()}
-    arrivals = [t for e in sims.values() if (t := e.next_arrival()) is not None]
-    clock, turn = min(arrivals, default=0.0), 0
-    while any(e.waiting or e.running for e in sims.values()):
-        key = next_turn_of(sims, turn, clock)
-        if key is None:  # all idle until the next arrival
-            clock = min(t for e in sims.values() if (t := e.next_arrival()) is not None)
-            continue
-        clock += sims[key].step(clock)
-        turn = list(sims).index(key) + 1
-    return {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
-
-
-def next_turn_of(sims: Mapping[str, EngineSim], turn: int, clock: float) -> str | None:
-    """The engine that steps next at ``clock``, round robin from position ``turn`` among those
-    with work (None: none has)."""
-    order = list(sims)
-    ready = [k for k in order if sims[k].ready(clock)]
-    after = [k for k in ready if order.index(k) >= turn] or ready
-    return after[0] if after else None
 
 
 @dataclass

@@ -12,12 +12,13 @@ with the arrivals a run measured, arrivals here follow from predicted ends, so t
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from halo_core.graph import CallRecord
-from halo_core.scheduler.cost_model import EngineSim, EngineWork, SequenceSim, Work, next_turn_of
+from halo_core.scheduler.cost_model import EngineSim, EngineWork, SequenceSim, Simulated, Work
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,15 @@ class CallSpec:
 
 @dataclass(frozen=True)
 class Forecast:
-    """Predicted makespan (batch start to last call's end) and each engine's busy time."""
+    """Predicted makespan (batch start to last call's end) and what each engine did."""
 
     makespan_s: float
-    busy_s: dict[str, float]
+    engines: dict[str, Simulated]
+
+    @property
+    def busy_s(self) -> dict[str, float]:
+        """Each engine's predicted busy time."""
+        return {k: e.busy_s for k, e in self.engines.items()}
 
 
 def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
@@ -118,7 +124,7 @@ def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Fo
                 start(by_id[call_id], t)
             else:
                 finish(call_id, t)
-        key = next_turn_of(sims, turn, clock)
+        key = _next_turn(sims, turn, clock)
         if key is None:
             if not events:
                 break
@@ -128,4 +134,29 @@ def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Fo
         turn = list(sims).index(key) + 1
         for seq in sims[key].finished:
             finish(seq.tag, clock)
-    return Forecast(max(end.values(), default=0.0), {k: e.busy for k, e in sims.items()})
+    simulated = {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
+    return Forecast(max(end.values(), default=0.0), simulated)
+
+
+def _next_turn(sims: Mapping[str, EngineSim], turn: int, clock: float) -> str | None:
+    """The engine that steps next at ``clock``, round robin from position ``turn`` among those
+    with work (None: none has)."""
+    order = list(sims)
+    ready = [k for k in order if sims[k].ready(clock)]
+    after = [k for k in ready if order.index(k) >= turn] or ready
+    return after[0] if after else None
+
+
+def simulate_shared(engines: Mapping[str, EngineWork]) -> dict[str, Simulated]:
+    """Predict how engines that share one device serve their work, arriving when its ``Work``
+    says (open loop), taking turns one step each (as Halo's in-process engines do): each engine
+    schedules as vLLM v1 does — first the running sequences (one token per decode, the next
+    chunk of an unfinished prompt), then arrived requests first come first served, up to its
+    token budget and sequence cap — and while one steps the others' requests keep arriving, so
+    their next steps are larger. Engines with nothing arrived wait. A prompt's last chunk also
+    yields the first output token; a fully cached prompt still computes one token."""
+    ids = itertools.count()
+    calls = [
+        CallSpec(next(ids), None, w.arrival_s, key, w) for key, e in engines.items() for w in e.work
+    ]
+    return forecast(calls, engines).engines

@@ -17,8 +17,8 @@ from halo_core.scheduler.cost_model import (
     ToolLatency,
     Work,
     nnls,
-    simulate_shared,
 )
+from halo_core.scheduler.forecast import simulate_shared
 
 COST = StepCost(c0=0.01, prefill=0.001, decode=0.002, context=0.0)
 
