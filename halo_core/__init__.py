@@ -15,6 +15,13 @@ from halo_core.errors import (
     ToolCallError,
 )
 from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats, records_of
+from halo_core.journal import (
+    FailedEarlier,
+    InterruptedCallError,
+    Journal,
+    JournalCounts,
+    JournalMismatchError,
+)
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
 from halo_core.runtime import current_instance, enter_instance, leave_instance
 from halo_core.session import RunReport, Session
@@ -29,9 +36,14 @@ __all__ = [
     "ConfigError",
     "ConsolidatedGraph",
     "EngineConfig",
+    "FailedEarlier",
     "GraphSummary",
     "HaloError",
     "InstanceRef",
+    "InterruptedCallError",
+    "Journal",
+    "JournalCounts",
+    "JournalMismatchError",
     "LLMCallError",
     "MalformedCallError",
     "Operator",

@@ -44,6 +44,8 @@ class InstanceRef:
     uid: int
     index: int
     calls_made: int = 0
+    #: The instance's :class:`~halo_core.journal.InstanceJournal` in a journaled run.
+    journal: Any = None
 
     def next_call_index(self) -> int:
         """Number this instance's next call (calls are numbered in issue order)."""
@@ -81,6 +83,20 @@ class ChatRequest:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
+
+    def key(self, model: str) -> str:
+        """Dedup key of this request to ``model``: messages, tools, tool_choice, response
+        format and every sampling parameter."""
+        return _digest(
+            [
+                model,
+                self.messages,
+                self.tools,
+                self.tool_choice,
+                self.response_format,
+                self.sampling,
+            ]
+        )
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -158,10 +174,7 @@ class LLMCall:
 
         Computed once: a call is not changed after it is submitted.
         """
-        r = self.request
-        return _digest(
-            [self.model, r.messages, r.tools, r.tool_choice, r.response_format, r.sampling]
-        )
+        return self.request.key(self.model)
 
 
 @dataclass

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import itertools
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,15 @@ from halo_core.calls import (
 from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig, check_priorities
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
 from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary
+from halo_core.journal import (
+    MISS,
+    InstanceJournal,
+    InterruptedCallError,
+    Journal,
+    JournalCounts,
+    JournalMismatchError,
+    Ticket,
+)
 from halo_core.logs import configure_engine_logs
 from halo_core.runtime import (
     Observer,
@@ -83,7 +93,8 @@ class RunReport:
     """What one :meth:`Session.run` did. ``results[i]`` is input i's result or its exception;
     ``records`` are this run's calls in the consolidated graph; ``engine`` the counter deltas;
     ``plan_s`` the time spent planning epochs (scheduling, optimizer rules, dispatch);
-    ``instance_uids[i]`` the uid that input i's records carry as their ``instance``."""
+    ``instance_uids[i]`` the uid that input i's records carry as their ``instance`` (-1 for an
+    instance the journal returned without running it)."""
 
     results: list[Any]
     wall_s: float
@@ -94,6 +105,8 @@ class RunReport:
     instance_uids: list[int] = field(default_factory=list)
     engine_time: dict[str, Predicted] = field(default_factory=dict)
     makespan: Predicted | None = None
+    #: What the journal did in a journaled run (instances resumed, calls answered from it).
+    journal: JournalCounts | None = None
 
     def consumers(self, call_ids: Iterable[int]) -> list[int]:
         """Input indices of the instances that got these calls' outputs: each call's own
@@ -131,6 +144,7 @@ class RunReport:
                 f"epochs           {s.epochs} ({self._planning()})",
                 *(f"engine {key:<9} {t.describe('busy')}" for key, t in self.engine_time.items()),
                 *([f"calls' makespan  {self.makespan.describe()}"] if self.makespan else []),
+                *([self.journal.format()] if self.journal else []),
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
@@ -281,8 +295,18 @@ class Session:
                 tool_choice,
                 response_format,
             )
+        except Exception as e:
+            raise LLMCallError(index, label, e) from e
+        journal = inst.journal if inst is not None else None
+        if journal is not None:
+            ticket, value = journal.lookup(label, request.key(key), "llm", side_effect=False)
+            if value is not MISS:
+                return _done(value)
+        try:
             prepared = engine.prepare(request)
         except Exception as e:
+            if journal is not None:
+                journal.settle(ticket, None, ok=False)
             raise LLMCallError(index, label, e) from e
         call = LLMCall(
             next(self._ids),
@@ -294,7 +318,10 @@ class Session:
             inst,
             label,
         )
-        return self._processor.submit_llm(call)
+        fut = self._processor.submit_llm(call)
+        if journal is not None:
+            fut.add_done_callback(functools.partial(_settle, journal, ticket))
+        return fut
 
     def chat(
         self,
@@ -343,9 +370,19 @@ class Session:
     ) -> concurrent.futures.Future[Any]:
         inst = current_instance()
         label = self._node(inst, node, getattr(fn, "__name__", "tool"))
-        return self._processor.submit_tool(
-            ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label)
-        )
+        call = ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label)
+        journal = inst.journal if inst is not None else None
+        if journal is None:
+            return self._processor.submit_tool(call)
+        ticket, value = journal.lookup(label, call.key, "tool", side_effect=not pure)
+        if value is not MISS:
+            return _done(value)
+        if not pure:  # journaled on the tool's own thread, before and after it runs
+            call.fn = journal.around(ticket, fn)
+            return self._processor.submit_tool(call)
+        fut = self._processor.submit_tool(call)
+        fut.add_done_callback(functools.partial(_settle, journal, ticket))
+        return fut
 
     def tool(
         self,
@@ -400,11 +437,14 @@ class Session:
             return await fn()
 
     # ---- batches -----------------------------------------------------------------------------
-    def _instances(self, n: int, width: int) -> list[InstanceRef]:
-        """New instances; the first ``width`` (those that start at once) live from now, so
-        epochs wait for them until they block on Halo or end, even before their threads run.
-        The others become live as they start, when a running one ends."""
-        refs = [InstanceRef(next(self._instance_ids), i) for i in range(n)]
+    def _instances(
+        self, indices: list[int], width: int, journals: Sequence[InstanceJournal | None]
+    ) -> list[InstanceRef]:
+        """New instances for the inputs at ``indices`` (with their journals); the first
+        ``width`` (those that start at once) live from now, so epochs wait for them until they
+        block on Halo or end, even before their threads run. The others become live as they
+        start, when a running one ends."""
+        refs = [InstanceRef(next(self._instance_ids), i, journal=journals[i]) for i in indices]
         for ref in refs[:width]:
             self._processor.instance_started(ref.uid)
         return refs
@@ -430,10 +470,15 @@ class Session:
         self._processor.instance_started(inst.uid)
         token = enter_instance(inst)
         try:
-            return fn(x)
-        except Exception as e:  # the instance fails alone; its exception is its result
-            log.info("instance %d failed: %s", inst.index, e)
-            return e
+            while True:
+                try:
+                    result = fn(x)
+                except Exception as e:  # the instance fails alone; its exception is its result
+                    if _restarts(inst, e):
+                        continue
+                    log.info("instance %d failed: %s", inst.index, e)
+                    result = e
+                return _finished(inst, result)
         finally:
             leave_instance(token)
             self._processor.instance_finished(inst.uid)
@@ -445,12 +490,32 @@ class Session:
             self._processor.instance_started(inst.uid)
             enter_instance(inst)  # this task's own context
             try:
-                return await fn(x)
-            except Exception as e:
-                log.info("instance %d failed: %s", inst.index, e)
-                return e
+                while True:
+                    try:
+                        result = await fn(x)
+                    except Exception as e:
+                        if _restarts(inst, e):
+                            continue
+                        log.info("instance %d failed: %s", inst.index, e)
+                        result = e
+                    return _finished(inst, result)
             finally:
                 self._processor.instance_finished(inst.uid)
+
+    @staticmethod
+    def _start(
+        items: list[Any], journal: Journal | None, keys: Sequence[Any] | None
+    ) -> tuple[list[Any], list[int], list[InstanceJournal | None]]:
+        """Results known before running (from the journal), the inputs left to run and
+        each input's instance journal."""
+        if journal is None:
+            if keys is not None:
+                raise ConfigError("keys= name the instances of a journal: give journal= too")
+            return [None] * len(items), list(range(len(items))), [None] * len(items)
+        starts = journal.begin(items, keys)
+        results = [None if st.result is MISS else st.result for st in starts]
+        todo = [i for i, st in enumerate(starts) if st.result is MISS]
+        return results, todo, [st.journal for st in starts]
 
     def run(
         self,
@@ -460,13 +525,18 @@ class Session:
         max_concurrency: int | None = None,
         progress: bool | None = None,
         desc: str = "halo",
+        journal: Journal | None = None,
+        keys: Sequence[Any] | None = None,
     ) -> RunReport:
         """Run ``fn(x)`` for every input concurrently, as workflow instances; return a report.
 
         Sync ``fn`` runs one thread per instance, up to ``max_concurrency`` at once (default:
         ``SessionConfig.max_live_instances``);
         ``async def fn`` runs as tasks on a fresh event loop (use :meth:`arun` inside a loop).
-        A failed instance's exception becomes its result; the others go on.
+        A failed instance's exception becomes its result; the others go on. With a
+        ``journal``, finished instances come from it and completed calls are answered from
+        it (see :class:`~halo_core.journal.Journal`); ``keys`` name the instances (row ids;
+        default: position and a hash of the input).
         """
         if inspect.iscoroutinefunction(fn):
             try:
@@ -474,7 +544,13 @@ class Session:
             except RuntimeError:
                 return asyncio.run(
                     self.arun(
-                        fn, inputs, max_concurrency=max_concurrency, progress=progress, desc=desc
+                        fn,
+                        inputs,
+                        max_concurrency=max_concurrency,
+                        progress=progress,
+                        desc=desc,
+                        journal=journal,
+                        keys=keys,
                     )
                 )
             raise HaloError(
@@ -482,22 +558,20 @@ class Session:
             )
         items = list(inputs)
         before, since, t0 = self._marks()
-        results: list[Any] = [None] * len(items)
-        workers = self._live_width(len(items), max_concurrency)
+        results, todo, journals = self._start(items, journal, keys)
+        workers = self._live_width(len(todo), max_concurrency)
         with (
             concurrent.futures.ThreadPoolExecutor(
                 workers, thread_name_prefix="halo-instance"
             ) as pool,
-            tqdm(total=len(items), desc=desc, disable=_no_bar(progress)) as bar,
+            _Progress(len(items), results, todo, desc, progress) as bar,
         ):
-            refs = self._instances(len(items), workers)
-            futs = {
-                pool.submit(self._run_sync_instance, fn, refs[i], x): i for i, x in enumerate(items)
-            }
+            refs = self._instances(todo, workers, journals)
+            futs = {pool.submit(self._run_sync_instance, fn, r, items[r.index]): r for r in refs}
             for f in concurrent.futures.as_completed(futs):
-                results[futs[f]] = f.result()
-                bar.update()
-        return self._report(results, refs, t0, before, since)
+                results[futs[f].index] = f.result()
+                bar.landed(f.result())
+        return self._report(results, refs, t0, before, since, journal)
 
     async def arun(
         self,
@@ -507,6 +581,8 @@ class Session:
         max_concurrency: int | None = None,
         progress: bool | None = None,
         desc: str = "halo",
+        journal: Journal | None = None,
+        keys: Sequence[Any] | None = None,
     ) -> RunReport:
         """Async :meth:`run` for ``async def`` workflows.
 
@@ -518,19 +594,21 @@ class Session:
         """
         items = list(inputs)
         before, since, t0 = self._marks()
-        width = self._live_width(len(items), max_concurrency)
+        results, todo, journals = self._start(items, journal, keys)
+        width = self._live_width(len(todo), max_concurrency)
         _widen_default_executor(asyncio.get_running_loop(), width)
         sem = asyncio.Semaphore(width)
-        refs = self._instances(len(items), width)
+        refs = self._instances(todo, width, journals)
         tasks = [
-            asyncio.ensure_future(self._run_async_instance(fn, refs[i], x, sem))
-            for i, x in enumerate(items)
+            asyncio.ensure_future(self._run_async_instance(fn, r, items[r.index], sem))
+            for r in refs
         ]
-        with tqdm(total=len(items), desc=desc, disable=_no_bar(progress)) as bar:
+        with _Progress(len(items), results, todo, desc, progress) as bar:
             for t in tasks:
-                t.add_done_callback(lambda _: bar.update())
-            results = list(await asyncio.gather(*tasks))
-        return self._report(results, refs, t0, before, since)
+                t.add_done_callback(lambda t: bar.landed(t.result()))
+            for r, result in zip(refs, await asyncio.gather(*tasks), strict=True):
+                results[r.index] = result
+        return self._report(results, refs, t0, before, since, journal)
 
     def _live_width(self, n: int, max_concurrency: int | None) -> int:
         """How many of ``n`` instances run at once: ``max_concurrency`` if given, else
@@ -602,6 +680,7 @@ class Session:
         t0: float,
         before: _Marks,
         since: int,
+        journal: Journal | None = None,
     ) -> RunReport:
         wall = time.perf_counter() - t0
         counters, plan_s, costs = before
@@ -610,7 +689,9 @@ class Session:
         records = [r for r in self.graph if r.call_id >= since]
         summary = self.graph.summary(since)
         plan_s = self._processor.plan_s - plan_s
-        uids = [r.uid for r in refs]
+        uids = [-1] * len(results)  # -1: an instance returned from the journal
+        for r in refs:
+            uids[r.index] = r.uid
         predicted = self._predicted_s(costs, records)
         times = {k: Predicted(d.step_s, predicted.get(k)) for k, d in delta.items() if d.steps}
         return RunReport(
@@ -623,6 +704,7 @@ class Session:
             uids,
             times,
             self._makespan(costs, records),
+            journal.counts() if journal is not None else None,
         )
 
 
@@ -646,6 +728,77 @@ def _widen_default_executor(loop: asyncio.AbstractEventLoop, threads: int) -> No
     _EXECUTOR_WIDTH[loop] = threads
     if old is not None:
         old.shutdown(wait=False)  # work already in it finishes
+
+
+def _restarts(inst: InstanceRef, error: Exception) -> bool:
+    """Whether a failed journaled instance runs again from scratch: it differed from its
+    journal, which says to discard it then (once)."""
+    journal = inst.journal
+    cause = error if isinstance(error, _DISCARDABLE) else error.__cause__
+    if journal is None or not journal.discard_on_mismatch or journal.restarted:
+        return False
+    if not isinstance(cause, _DISCARDABLE):
+        return False
+    log.info("instance %d: %s; its journal is discarded, it runs again", inst.index, cause)
+    inst.journal = journal.restart()
+    return True
+
+
+def _finished(inst: InstanceRef, result: Any) -> Any:
+    """An instance's result, written to its journal first."""
+    if inst.journal is not None:
+        inst.journal.finish(inst.index, result)
+    return result
+
+
+class _Progress:
+    """The run's progress bar: done / failed, and how many came from the journal."""
+
+    def __init__(
+        self, total: int, known: list[Any], todo: list[int], desc: str, progress: bool | None
+    ):
+        skipped = set(range(total)) - set(todo)
+        self.resumed = len(skipped)
+        self.failed = sum(isinstance(known[i], BaseException) for i in skipped)
+        self.done = self.resumed - self.failed
+        self.bar = tqdm(total=total, initial=self.resumed, desc=desc, disable=_no_bar(progress))
+        if self.resumed:
+            self._postfix()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+    def landed(self, result: Any) -> None:
+        """One instance finished."""
+        if isinstance(result, BaseException):
+            self.failed += 1
+        else:
+            self.done += 1
+        self.bar.update()
+        if self.failed or self.resumed:
+            self._postfix()
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix(done=self.done, failed=self.failed, resumed=self.resumed)
+
+
+#: Errors after which ``on_mismatch="discard"`` runs an instance again from scratch.
+_DISCARDABLE = (JournalMismatchError, InterruptedCallError)
+
+
+def _done(value: Any) -> concurrent.futures.Future[Any]:
+    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    fut.set_result(value)
+    return fut
+
+
+def _settle(journal: InstanceJournal, ticket: Ticket, fut: concurrent.futures.Future[Any]) -> None:
+    """Write a finished call's result to its instance's journal (a failure is not written)."""
+    error = fut.exception()
+    journal.settle(ticket, fut.result() if error is None else None, ok=error is None)
 
 
 def _no_bar(progress: bool | None) -> bool | None:

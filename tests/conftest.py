@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +13,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
+from halo_core.backends import registry
 from halo_core.testing.tiny_llama import build_tiny_llama
 from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
+from tests.fake_engine import FakeEngine
 
 MAX_MODEL_LEN = 1024
 
@@ -57,3 +60,31 @@ def vllm_server(tiny_model: Path) -> Iterator[str]:
     )
     with server as url:
         yield url
+
+
+@pytest.fixture
+def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
+    """Makes sessions whose one engine ``m`` is a :class:`FakeEngine`."""
+    made: list[Session] = []
+
+    def make_engine(key: str, cfg: EngineConfig) -> FakeEngine:
+        engine = FakeEngine()
+        engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
+        return engine
+
+    monkeypatch.setitem(registry.BACKENDS, "fake", make_engine)
+
+    def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
+        engine = EngineConfig(
+            model="fake",
+            backend="fake",
+            wait_for_leader_prefill=wait_for_leader_prefill,
+            calibrate=False,
+        )
+        s = Session(SessionConfig(engines={"m": engine}, **kw))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()

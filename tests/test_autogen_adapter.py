@@ -46,7 +46,7 @@ from halo_core import (
 from halo_core.backends import registry
 from halo_core.backends.base import EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest
-from tests.test_processor import FakeEngine
+from tests.fake_engine import FakeEngine
 
 INFO: Any = {
     "vision": False,

@@ -4,92 +4,13 @@ the features work on vLLM lives in test_engine_*.py)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig, ToolCallError
-from halo_core.backends import registry
-from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
-from halo_core.calls import ChatRequest, ChatResult
-from halo_core.scheduler.cost_model import StepRecord
-
-
-class FakeEngine:
-    """Answers each request on its own thread with the prompt length."""
-
-    model = "fake"
-    block_size = 4
-    max_model_len = 100_000
-    max_num_batched_tokens = 2048
-    max_num_seqs = 256
-    reuses_prefix_in_order = True
-
-    def __init__(self) -> None:
-        self.requests: list[EngineRequest] = []
-        self.events: list[tuple[str, str]] = []
-
-    def prepare(self, request: ChatRequest) -> PreparedChat:
-        ids = [ord(c) for m in request.messages for c in m["content"]]
-        t = request.sampling.get("temperature", 0.0)
-        return PreparedChat(ids, request.sampling, t > 0 and request.sampling.get("seed") is None)
-
-    def submit(
-        self,
-        request: EngineRequest,
-        on_first_token: Callable[[], None],
-        on_done: Callable[[ChatResult | BaseException], None],
-    ) -> None:
-        self.requests.append(request)
-        self.events.append(("submit", request.request_id))
-        n = len(request.prompt_token_ids)
-
-        def run() -> None:
-            self.events.append(("first", request.request_id))
-            on_first_token()
-            on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n], content=f"len={n}"))
-
-        threading.Thread(target=run).start()
-
-    def counters(self) -> EngineCounters:
-        return EngineCounters(len(self.requests), 0, 0, 0, 0)
-
-    def step_records(self) -> list[StepRecord]:
-        return []
-
-    def reset_prefix_cache(self) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
-    made: list[Session] = []
-
-    def make_engine(key: str, cfg: EngineConfig) -> FakeEngine:
-        engine = FakeEngine()
-        engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
-        return engine
-
-    monkeypatch.setitem(registry.BACKENDS, "fake", make_engine)
-
-    def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
-        engine = EngineConfig(
-            model="fake",
-            backend="fake",
-            wait_for_leader_prefill=wait_for_leader_prefill,
-            calibrate=False,
-        )
-        s = Session(SessionConfig(engines={"m": engine}, **kw))
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+from halo_core import OptimizerConfig, Session, ToolCallError
+from tests.fake_engine import FakeEngine
 
 
 def _msg(text: str) -> list[dict[str, str]]:
