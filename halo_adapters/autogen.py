@@ -24,7 +24,8 @@ from typing import Any
 
 from halo_adapters.autogen_hook import pure
 from halo_adapters.binding import Unmapped, bind
-from halo_core import RunReport, Session
+from halo_adapters.journal_codecs import register_autogen
+from halo_core import Journal, RunReport, Session
 
 __all__ = ["abatch", "batch", "pure"]
 
@@ -40,24 +41,36 @@ async def abatch(
     models: Mapping[str, str] | None = None,
     unmapped: Unmapped | None = None,
     progress: bool | None = False,
+    journal: Journal | None = None,
+    keys: Sequence[Any] | None = None,
 ) -> RunReport:
     """``await team.run(task=task)`` for every task, each as one Halo instance; the run report.
 
     ``teams``: one team or agent object per task (each runs once: AutoGen teams hold state), or
     a factory ``() -> team`` called once per task. ``models`` / ``unmapped`` bind as
     :func:`halo_adapters.bind`. ``report.results[i]`` is task i's ``TaskResult``, or its exception
-    (a failed instance fails alone).
+    (a failed instance fails alone). ``journal`` / ``keys``: a durable batch, as
+    :func:`halo_adapters.langgraph.batch`.
     """
     tasks = list(tasks)
     runners = [teams() for _ in tasks] if callable(teams) else list(teams)
     if len(runners) != len(tasks):
         raise ValueError(f"{len(runners)} teams for {len(tasks)} tasks: give one team per task")
+    if journal is not None:
+        register_autogen()
 
-    async def one(i: int) -> Any:
-        return await runners[i].run(task=tasks[i])
+    async def one(pair: tuple[int, Any]) -> Any:
+        return await runners[pair[0]].run(task=pair[1])
 
     with bind(session, models, unmapped=unmapped):
-        return await session.arun(one, range(len(tasks)), progress=progress, desc="autogen")
+        return await session.arun(
+            one,
+            list(enumerate(tasks)),
+            progress=progress,
+            desc="autogen",
+            journal=journal,
+            keys=keys,
+        )
 
 
 def batch(
@@ -68,8 +81,19 @@ def batch(
     models: Mapping[str, str] | None = None,
     unmapped: Unmapped | None = None,
     progress: bool | None = False,
+    journal: Journal | None = None,
+    keys: Sequence[Any] | None = None,
 ) -> RunReport:
     """:func:`abatch` on a fresh event loop (from sync code)."""
     return asyncio.run(
-        abatch(teams, tasks, session=session, models=models, unmapped=unmapped, progress=progress)
+        abatch(
+            teams,
+            tasks,
+            session=session,
+            models=models,
+            unmapped=unmapped,
+            progress=progress,
+            journal=journal,
+            keys=keys,
+        )
     )

@@ -30,7 +30,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
 from halo_adapters.binding import Binding, Unmapped, active, bind
-from halo_core import RunReport, Session, current_instance, enter_instance
+from halo_adapters.journal_codecs import register_langchain
+from halo_core import Journal, RunReport, Session, current_instance, enter_instance
 
 __all__ = ["abatch", "batch", "install"]
 
@@ -65,12 +66,19 @@ class _Batch:
         # read from the first config, as Runnable.batch does
         self.cap = self.configs[0].get("max_concurrency") if self.configs else None
 
-    def run(self, session: Session, progress: bool | None) -> RunReport:
+    def run(
+        self,
+        session: Session,
+        progress: bool | None,
+        journal: Journal | None = None,
+        keys: Sequence[Any] | None = None,
+    ) -> RunReport:
         """``graph.invoke`` per input, each in a copy of the caller's context (tracing, parent
         runnable config) with Halo's instance set, as a LangGraph thread-pool task would."""
         contexts = [contextvars.copy_context() for _ in self.items]
 
-        def one(i: int) -> Any:
+        def one(pair: tuple[int, Any]) -> Any:
+            i = pair[0]
             inst = current_instance()
 
             def inner() -> Any:
@@ -79,21 +87,45 @@ class _Batch:
 
             return contexts[i].run(inner)
 
-        indices = range(len(self.items))
         return session.run(
-            one, indices, max_concurrency=self.cap, progress=progress, desc="langgraph"
+            one,
+            self._pairs(journal),
+            max_concurrency=self.cap,
+            progress=progress,
+            desc="langgraph",
+            journal=journal,
+            keys=keys,
         )
 
-    async def arun(self, session: Session, progress: bool | None) -> RunReport:
+    async def arun(
+        self,
+        session: Session,
+        progress: bool | None,
+        journal: Journal | None = None,
+        keys: Sequence[Any] | None = None,
+    ) -> RunReport:
         """``await graph.ainvoke`` per input."""
 
-        async def one(i: int) -> Any:
+        async def one(pair: tuple[int, Any]) -> Any:
+            i = pair[0]
             return await self.graph.ainvoke(self.items[i], self.configs[i], **self.kwargs)
 
-        indices = range(len(self.items))
         return await session.arun(
-            one, indices, max_concurrency=self.cap, progress=progress, desc="langgraph"
+            one,
+            self._pairs(journal),
+            max_concurrency=self.cap,
+            progress=progress,
+            desc="langgraph",
+            journal=journal,
+            keys=keys,
         )
+
+    def _pairs(self, journal: Journal | None) -> list[tuple[int, Any]]:
+        """(position, input) per instance: the journal hashes the input, the runner reads the
+        position."""
+        if journal is not None:
+            register_langchain()
+        return list(enumerate(self.items))
 
 
 # ---- halo.batch / halo.abatch ----------------------------------------------------------------
@@ -108,16 +140,19 @@ def batch(
     models: Mapping[str, str] | None = None,
     unmapped: Unmapped | None = None,
     progress: bool | None = False,
+    journal: Journal | None = None,
+    keys: Sequence[Any] | None = None,
     **kwargs: Any,
 ) -> RunReport:
     """Run ``graph.invoke(x, config)`` for every input as a Halo instance; return the run report.
 
     ``models`` / ``unmapped`` bind as :func:`halo_adapters.bind`. ``report.results[i]`` is input
-    i's output, or its exception (a failed instance fails alone). ``kwargs`` go to
-    ``graph.invoke`` (e.g. ``stream_mode``).
+    i's output, or its exception (a failed instance fails alone). ``journal`` makes the batch
+    durable (:class:`halo_core.Journal`: a re-run resumes; ``keys`` name the instances, e.g. row
+    ids). ``kwargs`` go to ``graph.invoke`` (e.g. ``stream_mode``).
     """
     with bind(session, models, unmapped=unmapped):
-        return _Batch(graph, inputs, config, kwargs).run(session, progress)
+        return _Batch(graph, inputs, config, kwargs).run(session, progress, journal, keys)
 
 
 async def abatch(
@@ -129,11 +164,13 @@ async def abatch(
     models: Mapping[str, str] | None = None,
     unmapped: Unmapped | None = None,
     progress: bool | None = False,
+    journal: Journal | None = None,
+    keys: Sequence[Any] | None = None,
     **kwargs: Any,
 ) -> RunReport:
     """Async :func:`batch`: ``await graph.ainvoke(x, config)`` per input, as Halo instances."""
     with bind(session, models, unmapped=unmapped):
-        return await _Batch(graph, inputs, config, kwargs).arun(session, progress)
+        return await _Batch(graph, inputs, config, kwargs).arun(session, progress, journal, keys)
 
 
 # ---- graph.batch / graph.abatch under a binding ----------------------------------------------

@@ -5,18 +5,55 @@ embedded model and prints what Halo did::
 
     halo run                         # SmolLM2-135M-Instruct, 64 reviews
     halo run --model tiny --n 16     # a tiny random model: a quick smoke test
+
+``halo batch`` runs a graph, an AutoGen team factory or a row function over a file of rows and
+writes one result row per input; with ``--journal`` a killed run resumes where it stopped::
+
+    halo batch my_app.graphs:graph --input rows.parquet --output results.parquet \
+        --journal batch.db [--retry-failed]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from pathlib import Path
 
-from halo_core import demo
+from halo_core import demo, rows
 from halo_core.config import EngineConfig, SessionConfig
 from halo_core.errors import ConfigError
+from halo_core.journal import Journal
 from halo_core.session import Session
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _session(model: str, verbose: bool, command: str) -> Session | None:
+    try:
+        return Session(
+            SessionConfig(
+                engines={"default": EngineConfig(model=model)},
+                engine_log_level="info" if verbose else "error",
+            )
+        )
+    except (ConfigError, RuntimeError) as e:
+        print(f"halo {command}: could not start the engine: {e}", file=sys.stderr)
+        return None
+
+
+def _journal(args: argparse.Namespace) -> Journal | None:
+    if args.journal is None:
+        if args.retry_failed:
+            raise ConfigError("--retry-failed re-runs the failures a journal holds: give --journal")
+        return None
+    return Journal(args.journal, run=args.run_id, retry_failed=args.retry_failed)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -25,29 +62,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise SystemExit("halo run: --max-tokens must be at least 1")
     max_tokens = args.max_tokens if args.max_tokens is not None else demo.DEFAULT_MAX_TOKENS
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
+    _logging(args.verbose)
+    journal = _journal(args)
     print(f"halo run: {args.n} product reviews on model {args.model!r}", flush=True)
-    try:
-        session = Session(
-            SessionConfig(
-                engines={"default": EngineConfig(model=args.model)},
-                engine_log_level="info" if args.verbose else "error",
-            )
-        )
-    except (ConfigError, RuntimeError) as e:
-        print(f"halo run: could not start the engine: {e}", file=sys.stderr)
+    session = _session(args.model, args.verbose, "run")
+    if session is None:
         return 1
-    with session:
+    with session, journal or contextlib.nullcontext():
         resolved = session.engines[session.config.default_model].model
         report = session.run(
             demo.make_workflow(session, max_tokens=max_tokens),
             demo.make_inputs(args.n),
             progress=not args.no_progress,
             desc="reviews",
+            journal=journal,
         )
     print()
     print(f"model            {args.model} ({resolved})")
@@ -57,6 +85,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("\nsample results:")
         for r in samples:
             print(demo.format_result(r))
+    return 1 if report.failed == len(report.results) else 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from halo_adapters.rows import load_target, run_rows  # the frameworks, when asked for
+
+    _logging(args.verbose)
+    rows.check_paths(args.input, args.output)
+    target = load_target(args.target)
+    inputs = rows.read_rows(args.input)
+    keys = rows.row_keys(inputs, args.key)
+    journal = _journal(args)
+    print(f"halo batch: {len(inputs)} rows of {args.input} through {args.target}", flush=True)
+    session = _session(args.model, args.verbose, "batch")
+    if session is None:
+        return 1
+    with session, journal or contextlib.nullcontext():
+        report = run_rows(
+            target,
+            inputs,
+            session=session,
+            journal=journal,
+            keys=keys,
+            progress=not args.no_progress,
+        )
+    shown = keys if keys is not None else [str(i) for i in range(len(inputs))]
+    rows.write_rows(args.output, rows.result_rows(shown, report.results))
+    print(report.format())
+    print(f"results          {args.output} ({len(inputs)} rows, {report.failed} failed)")
     return 1 if report.failed == len(report.results) else 0
 
 
@@ -87,8 +144,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, default=3, help="sample results to print (default 3)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="store_true", help="show the engine's start-up log")
+    _journal_args(run)
     run.set_defaults(func=_cmd_run)
+
+    batch = sub.add_parser(
+        "batch",
+        help="run a graph, team factory or row function over a file of rows",
+        description=(
+            "Run TARGET (MODULE:ATTR: a compiled LangGraph graph, a zero-argument AutoGen team "
+            "factory whose rows carry a 'task' column, or a function of one row) over every row "
+            "of --input under Halo and write one result row per input (key, status, error, "
+            "output as JSON) to --output. With --journal, a re-run after a crash resumes: "
+            "finished rows are not recomputed and side-effecting tools never run twice."
+        ),
+    )
+    batch.add_argument("target", help="MODULE:ATTR, e.g. my_app.graphs:graph")
+    batch.add_argument("--input", type=Path, required=True, help="rows: .jsonl, .csv or .parquet")
+    batch.add_argument("--output", type=Path, required=True, help="results: .jsonl or .parquet")
+    batch.add_argument("--key", help="column of row ids naming the instances in the journal")
+    batch.add_argument(
+        "--model",
+        default="smollm2",
+        help="the engine every chat model goes to: smollm2 (embedded, default), tiny, a model "
+        "dir or HF id",
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
+    _journal_args(batch)
+    batch.set_defaults(func=_cmd_batch)
     return parser
+
+
+def _journal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--journal", type=Path, help="journal file (SQLite): a re-run resumes")
+    p.add_argument("--run-id", default="default", help="run id within the journal file")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="re-run the instances that failed before"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"halo {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
