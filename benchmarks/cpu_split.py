@@ -1,0 +1,203 @@
+"""Where a Halo run's CPU goes: the workflow's own process vs. the engines.
+
+    python -m benchmarks.cpu_split --workload W3 --n 256 [--gil]
+
+Runs one suite workload (full HTTP latency, the tiny S / M / L models) under Halo once per
+``--backends`` entry in one process run — ``vllm`` (engine cores in this process, the default)
+and ``vllm-mp`` (each engine core in a process of its own) — then replays the in-process run's
+LLM calls with nothing else (the oracle), and prints per run: wall time, CPU seconds of this
+process (the workflow's Python: LangGraph, LangChain, tools, the HTTP service's threads, Halo's
+front end, and in-process engine cores) and of its child processes (engine cores under
+``vllm-mp``), and the engines' step seconds.
+
+With the engine cores out of the process, this process's CPU seconds are what the workflow
+side alone needs under one GIL: a floor under Halo's wall time that no engine schedule lowers,
+and one the engine-only oracle does not see. ``--gil`` samples the GIL holder of each run with
+``py-spy`` (``pip install py-spy``) and prints the frames that hold it longest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.oracle import Recording
+from benchmarks.run import ROLES, _build_graph, model_dirs, run_halo, run_oracle, served_as_halo
+
+
+@dataclass
+class Split:
+    """One run's wall time and where its CPU went."""
+
+    label: str
+    wall_s: float
+    process_cpu_s: float
+    children_cpu_s: float
+    step_s: float
+    steps: int
+    gil_frames: list[tuple[float, str]] = field(default_factory=list)
+
+    def row(self, n: int) -> str:
+        return (
+            f"| {self.label} | {self.wall_s:.1f} | {self.process_cpu_s:.1f} "
+            f"({1000 * self.process_cpu_s / n:.0f} ms/instance) | {self.children_cpu_s:.1f} "
+            f"| {self.step_s:.1f} s in {self.steps} steps |"
+        )
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's live descendants (engine core processes)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+@contextmanager
+def gil_sampler(enabled: bool, rate: int = 100) -> Iterator[list[tuple[float, str]]]:
+    """While open, ``py-spy`` samples this process's GIL holder; on close the list given out is
+    filled with (share of samples, frame) for the frames that hold the GIL most, inclusive."""
+    frames: list[tuple[float, str]] = []
+    if not enabled:
+        yield frames
+        return
+    beside = Path(sys.executable).parent / "py-spy"  # a virtual environment's, if not on PATH
+    spy = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+    if spy is None:
+        raise SystemExit("--gil needs py-spy on PATH: pip install py-spy")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.txt"
+        cmd = [spy, "record", "--gil", "--nonblocking", "--format", "raw", "-r", str(rate)]
+        proc = subprocess.Popen(
+            [*cmd, "-o", str(raw), "-p", str(os.getpid())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # attached before the run starts
+        try:
+            yield frames
+        finally:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            proc.wait(timeout=60)
+        frames.extend(top_frames(raw.read_text().splitlines()))
+
+
+def top_frames(raw_lines: Sequence[str], top: int = 25) -> list[tuple[float, str]]:
+    """The ``top`` frames by inclusive share of samples in py-spy's raw (collapsed) output."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw_lines:
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        frames = {re.sub(r":\d+\)$", ")", f) for f in stack.split(";")}  # per function
+        for f in frames:
+            inclusive[f] += int(count)
+    return [(c / total, f) for f, c in inclusive.most_common(top)] if total else []
+
+
+def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]:
+    """Halo on ``backend`` (and, if ``oracle``, the oracle after it) in one Session."""
+    from benchmarks.suite import data, tools, workloads
+    from benchmarks.suite.http_service import HTTPService
+    from halo_core import Session, SessionConfig
+
+    dirs = model_dirs("tiny")
+    by_dir: dict[str, list[str]] = {}
+    for role, d in dirs.items():
+        by_dir.setdefault(d, []).append(role)
+    models = {r: by_dir[dirs[r]][0] for r in ROLES}
+    engines = {
+        roles[0]: served_as_halo(d, args.max_model_len, backend=backend)
+        for d, roles in by_dir.items()
+    }
+    wl = workloads.get(args.workload)
+    db = data.ensure_database()
+    unused = {r: "http://127.0.0.1:9/v1" for r in ROLES}  # Halo swaps the graph's models
+    graph = _build_graph(wl, unused, args.max_tokens)
+    inputs = wl.make_inputs(args.n)
+    out = []
+    with HTTPService(scale=args.latency_scale) as url, Session(SessionConfig(engines=engines)) as s:
+        tools.configure(db, url)
+        run_halo(s, graph, inputs[:4], args.workload, models)  # first-use costs off the clock
+        recording = Recording()
+        cpu0, kids0 = time.process_time(), children_cpu_s()
+        with gil_sampler(args.gil) as frames:
+            halo, report = run_halo(s, graph, inputs, args.workload, models, recording)
+        out.append(
+            Split(
+                f"Halo, {backend}",
+                halo.wall_s,
+                time.process_time() - cpu0,
+                children_cpu_s() - kids0,
+                halo.step_s,
+                halo.engine_steps,
+                frames,
+            )
+        )
+        if oracle:
+            cpu0, kids0 = time.process_time(), children_cpu_s()
+            o, _ = run_oracle(s, report, recording, args.workload)
+            out.append(
+                Split(
+                    f"oracle, {backend}",
+                    o.wall_s,
+                    time.process_time() - cpu0,
+                    children_cpu_s() - kids0,
+                    o.step_s,
+                    o.engine_steps,
+                )
+            )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> list[Split]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workload", default="W3", help="one suite workload, e.g. W3")
+    p.add_argument("--n", type=int, default=256)
+    p.add_argument("--backends", default="vllm,vllm-mp", help="comma-separated engine backends")
+    p.add_argument("--latency-scale", type=float, default=1.0, help="HTTP delay multiplier")
+    p.add_argument("--max-tokens", type=int, default=24)
+    p.add_argument("--max-model-len", type=int, default=2048)
+    p.add_argument("--gil", action="store_true", help="sample the GIL holder with py-spy")
+    args = p.parse_args(argv)
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    backends = args.backends.split(",")
+    splits: list[Any] = []
+    for i, backend in enumerate(backends):
+        splits += measure(backend, args, oracle=i == 0)
+    print(f"\n{args.workload}, N = {args.n}, {os.cpu_count()} cores\n")
+    print("| run | wall s | this process CPU s | child processes CPU s | engine steps |")
+    print("|---|---:|---:|---:|---:|")
+    for sp in splits:
+        print(sp.row(args.n))
+    for sp in splits:
+        if sp.gil_frames:
+            print(f"\nGIL held by (inclusive share of samples), {sp.label}:")
+            for share, frame in sp.gil_frames:
+                print(f"  {100 * share:5.1f}%  {frame}")
+    return splits
+
+
+if __name__ == "__main__":  # vllm-mp starts engine processes by spawn: guard the entry point
+    main()
