@@ -65,6 +65,7 @@ from halo_core import (
     enter_instance,
     leave_instance,
 )
+from halo_core.runtime.retry import policy_of
 
 __all__ = ["install", "installed", "pure", "self_test", "uninstall"]
 
@@ -319,6 +320,7 @@ def _function_run(original: Hook) -> Hook:
                 arguments,
                 pure=getattr(self, "halo_pure", False) is True,
                 node=node,
+                retry=policy_of(self._func),
             )
         )
         cancellation_token.link_future(future)

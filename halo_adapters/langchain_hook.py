@@ -60,6 +60,7 @@ from halo_adapters.langchain_requests import (
 )
 from halo_core import ChatResult as HaloChatResult
 from halo_core import ToolCallError
+from halo_core.runtime.retry import RetryPolicy, policy_of
 
 __all__ = ["install", "installed", "pure", "self_test", "uninstall"]
 
@@ -374,6 +375,13 @@ def _is_pure(tool: BaseTool) -> bool:
     return (tool.metadata or {}).get("halo_pure") is True
 
 
+def _retry_of(tool: BaseTool, func: Any) -> RetryPolicy | None:
+    """The tool's retry policy: ``metadata={"halo_retry": RetryPolicy(...)}`` or
+    :func:`halo_core.retry` on its function; none by default."""
+    policy = (tool.metadata or {}).get("halo_retry")
+    return policy if isinstance(policy, RetryPolicy) else policy_of(func)
+
+
 def _reraise_original(e: ToolCallError) -> BaseException:
     """The tool's own exception (so ``handle_tool_error`` etc. behave as without Halo)."""
     cause = e.__cause__
@@ -422,7 +430,12 @@ def _wrap_run_of(cls: type) -> None:
             body.__name__ = self.name
             try:
                 return route.binding.session.tool(
-                    body, *args, pure=_is_pure(self), node=route.node, **kwargs
+                    body,
+                    *args,
+                    pure=_is_pure(self),
+                    node=route.node,
+                    retry=_retry_of(self, func),
+                    **kwargs,
                 )
             except ToolCallError as e:
                 raise _reraise_original(e) from None

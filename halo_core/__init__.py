@@ -24,6 +24,7 @@ from halo_core.journal import (
 )
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
 from halo_core.runtime import current_instance, enter_instance, leave_instance
+from halo_core.runtime.retry import RetryPolicy, retry
 from halo_core.session import RunReport, Session
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Plan",
     "PlanEdge",
     "PlanNode",
+    "RetryPolicy",
     "RunReport",
     "Session",
     "SessionConfig",
@@ -60,4 +62,5 @@ __all__ = [
     "enter_instance",
     "leave_instance",
     "records_of",
+    "retry",
 ]

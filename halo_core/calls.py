@@ -188,6 +188,8 @@ class ToolCall:
     pure: bool
     instance: InstanceRef | None = None
     node: str = ""
+    #: How often to try it (a :class:`~halo_core.runtime.retry.RetryPolicy`; None: once).
+    retry: Any = None
 
     @property
     def name(self) -> str:

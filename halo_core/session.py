@@ -47,6 +47,7 @@ from halo_core.runtime import (
     enter_instance,
     leave_instance,
 )
+from halo_core.runtime.retry import RetryPolicy, policy_of
 from halo_core.scheduler.calibration import load_or_calibrate
 from halo_core.scheduler.cost_model import (
     EngineWork,
@@ -367,10 +368,12 @@ class Session:
         kwargs: dict[str, Any],
         pure: bool,
         node: str | None,
+        retry: RetryPolicy | None,
     ) -> concurrent.futures.Future[Any]:
         inst = current_instance()
         label = self._node(inst, node, getattr(fn, "__name__", "tool"))
-        call = ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label)
+        policy = retry or policy_of(fn)
+        call = ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label, policy)
         journal = inst.journal if inst is not None else None
         if journal is None:
             return self._processor.submit_tool(call)
@@ -390,14 +393,17 @@ class Session:
         *args: Any,
         pure: bool = False,
         node: str | None = None,
+        retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls are merged across instances.
 
         A merged result reaches each caller as its own deep copy. Exceptions come back as
-        :class:`~halo_core.errors.ToolCallError` naming the instance and the tool.
+        :class:`~halo_core.errors.ToolCallError` naming the instance and the tool. ``retry``
+        (default: the policy declared with :func:`halo_core.retry`, else none) tries it again
+        on the errors it names.
         """
-        return self._tool_call(fn, args, kwargs, pure, node).result()
+        return self._tool_call(fn, args, kwargs, pure, node, retry).result()
 
     async def atool(
         self,
@@ -405,10 +411,11 @@ class Session:
         *args: Any,
         pure: bool = False,
         node: str | None = None,
+        retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> Any:
         """Awaitable :meth:`tool`."""
-        return await asyncio.wrap_future(self._tool_call(fn, args, kwargs, pure, node))
+        return await asyncio.wrap_future(self._tool_call(fn, args, kwargs, pure, node, retry))
 
     @contextmanager
     def _outside(self, model: str, node: str | None) -> Iterator[None]:

@@ -9,12 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from halo_core.calls import ToolCall
+from halo_core.runtime.retry import RetryPolicy
 
 
 def _run(call: ToolCall) -> Any:
+    policy = call.retry or _ONCE
     if inspect.iscoroutinefunction(call.fn):
-        return asyncio.run(call.fn(*call.args, **call.kwargs))
-    return call.fn(*call.args, **call.kwargs)
+        return asyncio.run(policy.acall(call.fn, *call.args, **call.kwargs))
+    return policy.call(call.fn, *call.args, **call.kwargs)
+
+
+_ONCE = RetryPolicy(attempts=1)
 
 
 class ToolPool:
