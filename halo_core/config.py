@@ -73,6 +73,13 @@ class EngineConfig(BaseModel):
         "(a few seconds; cached per configuration under $HALO_CACHE_DIR/cost_models); False: "
         "the model is fitted only from the steps the engine runs",
     )
+    max_restarts: int = Field(
+        2,
+        ge=0,
+        description="times Halo restarts this engine after it dies mid-run (its step raises, "
+        "its engine-core process is killed), re-submitting the requests in flight; after that "
+        "they fail with EngineDiedError, and so do later calls to this engine",
+    )
     wait_for_leader_prefill: bool = Field(
         False,
         description="send a prefix group's followers only after its leader's prefill; vLLM v1 "

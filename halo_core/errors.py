@@ -44,3 +44,14 @@ class ToolCallError(CallError):
 
     def __init__(self, instance: int | None, node: str, reason: BaseException | str):
         super().__init__("tool", instance, node, reason)
+
+
+class EngineDiedError(HaloError):
+    """An engine died more often than ``EngineConfig.max_restarts`` allows."""
+
+    def __init__(self, engine: str, deaths: int, last: BaseException):
+        self.engine = engine
+        super().__init__(
+            f"engine {engine!r} died {deaths} times (last: {type(last).__name__}: {last}) and "
+            "is not restarted again: raise EngineConfig.max_restarts, or see the engine's log"
+        )

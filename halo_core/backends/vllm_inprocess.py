@@ -23,7 +23,7 @@ from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
-from halo_core.errors import ConfigError
+from halo_core.errors import ConfigError, EngineDiedError
 from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
 from halo_core.scheduler.turns import DEVICE
@@ -74,12 +74,16 @@ def _keep_dist_env(keep: bool) -> Iterator[None]:
 class _Live:
     """A request in the engine: its callbacks and the output accumulated so far."""
 
-    params: VLLMChatParams
+    request: EngineRequest
     on_first_token: Callable[[], None]
     on_done: Callable[[ChatResult | BaseException], None]
     text: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
     started: bool = False
+
+    @property
+    def params(self) -> VLLMChatParams:
+        return self.request.params
 
 
 class VLLMEngine:
@@ -97,7 +101,6 @@ class VLLMEngine:
             )
         _set_engine_env(cfg)
         from vllm import EngineArgs
-        from vllm.v1.engine.llm_engine import LLMEngine
 
         self._counts = _CounterLogger()
         extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
@@ -123,15 +126,16 @@ class VLLMEngine:
             use_tqdm_on_load=logging.getLogger("vllm").isEnabledFor(logging.INFO),
             **extra,
         )
+        self._args = args
         try:
-            self._engine = LLMEngine.from_engine_args(
-                args, stat_loggers=[self._counts.factory], enable_multiprocessing=multiprocess
-            )
+            self._engine = self._new_engine()
         except Exception as e:
             raise ConfigError(
                 f"engine {key!r} could not load model {cfg.model!r}: {type(e).__name__}: {e}. "
                 "Check the model path/id, dtype, max_model_len and kv_cache_gib."
             ) from e
+        self.deaths = 0  # times this engine died mid-run (restarted up to cfg.max_restarts)
+        self._dead: EngineDiedError | None = None
         vcfg = self._engine.vllm_config
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
@@ -170,6 +174,15 @@ class VLLMEngine:
             self.max_num_batched_tokens,
         )
 
+    def _new_engine(self) -> Any:
+        from vllm.v1.engine.llm_engine import LLMEngine
+
+        return LLMEngine.from_engine_args(
+            self._args,
+            stat_loggers=[self._counts.factory],
+            enable_multiprocessing=self.multiprocess,
+        )
+
     # ---- Engine protocol ---------------------------------------------------------------------
     def prepare(self, request: ChatRequest) -> PreparedChat:
         """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
@@ -182,10 +195,10 @@ class VLLMEngine:
         on_done: Callable[[ChatResult | BaseException], None],
     ) -> None:
         """Queue a request for the engine thread."""
-        if self._closed:
-            on_done(RuntimeError(f"engine {self.key!r} is shut down"))
+        if self._closed or self._dead is not None:
+            on_done(self._dead or RuntimeError(f"engine {self.key!r} is shut down"))
             return
-        self._inbox.put(("add", (request, _Live(request.params, on_first_token, on_done))))
+        self._inbox.put(("add", _Live(request, on_first_token, on_done)))
 
     def counters(self) -> EngineCounters:
         """Counters from the engine's own stats (vLLM's stat-logger interface)."""
@@ -236,7 +249,7 @@ class VLLMEngine:
         if self.multiprocess:
             return  # the scheduler runs in the engine-core process
         try:
-            scheduler = self._engine.engine_core.engine_core.scheduler  # type: ignore[attr-defined]
+            scheduler = self._engine.engine_core.engine_core.scheduler
             schedule = scheduler.schedule
         except AttributeError:
             log.warning("engine %r: vLLM's scheduler is out of reach, no step shapes", self.key)
@@ -265,7 +278,8 @@ class VLLMEngine:
             self._engine.reset_prefix_cache()
             payload.set()
             return
-        request, live = payload
+        live: _Live = payload
+        request = live.request
         from vllm import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
@@ -296,15 +310,52 @@ class VLLMEngine:
                 continue  # drain the inbox before stepping, so arrivals batch together
             try:
                 outputs = self._step()
-            except Exception as e:  # engine failure: fail what is running, keep serving
-                log.exception("engine step failed")
-                for rid, live in list(self._live.items()):
-                    live.on_done(e)
-                    self._engine.abort_request([rid])
-                self._live.clear()
+            except Exception as e:  # the engine died: restart it, re-submit what was running
+                self._restart(e)
                 continue
             for out in outputs:
                 self._on_output(out)
+
+    def _restart(self, error: Exception) -> None:
+        """Replace a dead engine core by a new one and re-submit the requests that were in it
+        (from scratch: greedy decoding returns the same tokens), at most ``max_restarts``
+        times; then fail them, and every later request, with :class:`EngineDiedError`."""
+        self.deaths += 1
+        running = list(self._live.values())
+        self._live.clear()
+        log.error("engine %r died (%s: %s)", self.key, type(error).__name__, error)
+        with _LIVE_LOCK:
+            others = len(_LIVE) > 1
+        try:
+            with _keep_dist_env(others):
+                self._engine.engine_core.shutdown()
+        except Exception:
+            log.debug("dead engine core's shutdown raised", exc_info=True)
+        fresh = None
+        if self.deaths <= self.cfg.max_restarts:
+            try:
+                fresh = self._new_engine()
+            except Exception as e:
+                log.exception("engine %r could not restart", self.key)
+                error = e
+        if fresh is None:
+            self._dead = EngineDiedError(self.key, self.deaths, error)
+            for live in running:
+                live.on_done(self._dead)
+            return
+        self._engine = fresh
+        self._watch_steps()
+        log.warning(
+            "engine %r restarted (%d of %d); re-submitting %d requests",
+            self.key,
+            self.deaths,
+            self.cfg.max_restarts,
+            len(running),
+        )
+        for live in running:
+            live.text.clear()
+            live.token_ids.clear()
+            self._handle(("add", live))
 
     def _step(self) -> Any:
         """One engine step, timed; in-process engines take turns on the device (DEVICE)."""
