@@ -9,6 +9,7 @@ from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.errors import (
     CallError,
     ConfigError,
+    EngineDiedError,
     HaloError,
     LLMCallError,
     MalformedCallError,
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "ConsolidatedGraph",
     "EngineConfig",
+    "EngineDiedError",
     "FailedEarlier",
     "GraphSummary",
     "HaloError",

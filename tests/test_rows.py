@@ -29,7 +29,7 @@ def test_bad_files_and_keys_fail_fast_with_what_to_change(tmp_path: Path) -> Non
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\nnot json\n')
     with pytest.raises(ConfigError, match=r"bad.jsonl:2: not a JSON line"):
         read_rows(tmp_path / "bad.jsonl")
-    with pytest.raises(ConfigError, match="use a .jsonl / .parquet file"):
+    with pytest.raises(ConfigError, match=r"use a \.jsonl / \.parquet file"):
         check_paths(tmp_path / "bad.jsonl", tmp_path / "out.csv")
     with pytest.raises(ConfigError, match="no such file"):
         check_paths(tmp_path / "missing.csv", tmp_path / "out.jsonl")

@@ -1,0 +1,107 @@
+"""The durable-batch tests' workflow (a user's module, as ``halo batch`` loads it): a LangGraph
+graph with one LLM call, a pure read-only SQLite tool and a side-effecting tool that appends one
+line per execution to a file of its own.
+
+Environment: ``DURABLE_DB`` (the SQLite file of prices), ``DURABLE_EFFECTS`` (the effects
+file); ``DURABLE_FIXED=1`` repairs the faulty tool (rows with ``faulty`` make it raise).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from langgraph.graph import END, START, StateGraph
+
+PRODUCTS = [f"product-{i}" for i in range(40)]
+
+
+class Row(TypedDict, total=False):
+    id: str
+    product: str
+    text: str | None
+    faulty: bool
+    answer: str
+    price: str
+    receipt: str
+
+
+def make_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` rows; every 20th has a faulty tool (5%), every 100th no text (1%, malformed)."""
+    return [
+        {
+            "id": f"row-{i:04d}",
+            "product": PRODUCTS[i % len(PRODUCTS)],
+            "text": None if i % 100 == 99 else f"Is {PRODUCTS[i % len(PRODUCTS)]} worth it?",
+            "faulty": i % 20 == 7,
+        }
+        for i in range(n)
+    ]
+
+
+def make_db(path: Path) -> Path:
+    """The read-only tool's database: one price per product."""
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS prices (product TEXT PRIMARY KEY, price TEXT)")
+        con.executemany(
+            "INSERT OR REPLACE INTO prices VALUES (?, ?)",
+            [(p, f"{10 + i}.99") for i, p in enumerate(PRODUCTS)],
+        )
+    return path
+
+
+@tool(metadata={"halo_pure": True})
+def price_of(product: str) -> str:
+    """A product's price, read from the database (read-only)."""
+    con = sqlite3.connect(f"file:{os.environ['DURABLE_DB']}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT price FROM prices WHERE product = ?", (product,)).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else "unknown"
+
+
+@tool
+def record(row_id: str, answer: str, faulty: bool) -> str:
+    """Write the row's answer out (a side effect): one line per execution."""
+    if faulty and os.environ.get("DURABLE_FIXED") != "1":
+        raise RuntimeError(f"the record service rejected {row_id}")
+    with open(os.environ["DURABLE_EFFECTS"], "a", encoding="utf-8") as f:
+        f.write(f"{row_id}\n")
+    return f"recorded {row_id} ({len(answer)} chars)"
+
+
+llm = ChatOpenAI(
+    model="tiny", base_url="http://127.0.0.1:9/v1", api_key="unused", max_tokens=8, temperature=0
+)
+
+
+def answer(row: Row) -> dict[str, Any]:
+    text = row.get("text")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"malformed input {row.get('id')!r}: no text")
+    return {"answer": llm.invoke([("user", text)]).content}
+
+
+def lookup(row: Row) -> dict[str, Any]:
+    return {"price": price_of.invoke({"product": row["product"]})}
+
+
+def write(row: Row) -> dict[str, Any]:
+    args = {"row_id": row["id"], "answer": row["answer"], "faulty": row.get("faulty", False)}
+    return {"receipt": record.invoke(args)}
+
+
+builder = StateGraph(Row)
+builder.add_node("answer", answer)
+builder.add_node("lookup", lookup)
+builder.add_node("write", write)
+builder.add_edge(START, "answer")
+builder.add_edge("answer", "lookup")
+builder.add_edge("lookup", "write")
+builder.add_edge("write", END)
+graph = builder.compile()
