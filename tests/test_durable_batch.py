@@ -1,4 +1,4 @@
-"""Durable batches on the real engine (tiny model), 1,000 instances of ``tests/durable_app.py``
+"""Durable batches on the real engine (tiny model), 1,000 instances of ``examples/durable_batch.py``
 (an LLM call, a pure SQLite tool, a side-effecting tool that counts its executions in a file):
 injected faults fail only their own instances, a dying engine is restarted, a driver killed
 with SIGKILL resumes from its journal without recomputing or repeating a side effect, and
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import halo_adapters.langgraph as halo_lg
+from examples import durable_batch as durable_app
 from halo_core import Journal, Session
-from tests import durable_app
 
 N = 1000
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def test_faults_and_a_dying_engine_fail_only_their_own_instances(
 def _halo_batch(
     env: dict[str, str], *args: str, wait: bool = True
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "halo_core.cli", "batch", "tests.durable_app:graph"]
+    cmd = [sys.executable, "-m", "halo_core.cli", "batch", "examples.durable_batch:graph"]
     full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     if not wait:
         return subprocess.Popen(
@@ -214,8 +214,9 @@ def test_an_engine_core_process_killed_mid_run_is_restarted(
     rows = durable_app.make_rows(200)
     cfg = EngineConfig(model=str(tiny_model), backend="vllm-mp", max_model_len=1024)
     with Session(SessionConfig(engines={"tiny": cfg})) as s:
-        cores = [p for p in psutil.Process().children(recursive=True) if "EngineCore" in p.name()]
-        assert len(cores) == 1, [p.name() for p in psutil.Process().children(recursive=True)]
+        children = psutil.Process().children(recursive=True)
+        cores = [p for p in children if "EngineCor" in p.name() + " ".join(p.cmdline())]
+        assert len(cores) == 1, [(p.name(), p.cmdline()) for p in children]
         engine: Any = s.engines["tiny"]
         killed = False
         real_step = engine._engine.step

@@ -1,9 +1,22 @@
-"""The durable-batch tests' workflow (a user's module, as ``halo batch`` loads it): a LangGraph
-graph with one LLM call, a pure read-only SQLite tool and a side-effecting tool that appends one
-line per execution to a file of its own.
+"""A durable batch: a LangGraph graph over rows, with a journal that survives a crash.
 
-Environment: ``DURABLE_DB`` (the SQLite file of prices), ``DURABLE_EFFECTS`` (the effects
-file); ``DURABLE_FIXED=1`` repairs the faulty tool (rows with ``faulty`` make it raise).
+The graph (plain LangGraph, no Halo in it)::
+
+    START -> answer (LLM) -> lookup (pure read-only SQLite tool) -> write (side-effecting tool)
+
+``write`` appends one line per execution to a file of its own, so you can see that no side
+effect runs twice; rows with ``faulty`` make it raise (5% of rows) until ``DURABLE_FIXED=1``,
+and rows without ``text`` (1%) are malformed. Run it under Halo with a journal, stop it
+(Ctrl-C, ``kill -9``) and run it again: finished rows come back from the journal::
+
+    python examples/durable_batch.py --n 1000 --dir /tmp/durable --model tiny
+    DURABLE_FIXED=1 python examples/durable_batch.py ... --retry-failed   # only the failures
+
+or from a file of rows with ``halo batch`` (``DURABLE_DB`` / ``DURABLE_EFFECTS`` name the
+price database and the effects file; the script sets them under ``--dir``)::
+
+    halo batch examples.durable_batch:graph --input rows.parquet --output out.parquet \
+        --journal journal.db --key id --model tiny
 """
 
 from __future__ import annotations
@@ -105,3 +118,44 @@ builder.add_edge("answer", "lookup")
 builder.add_edge("lookup", "write")
 builder.add_edge("write", END)
 graph = builder.compile()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the batch under Halo with a journal under ``--dir``; run it again to resume."""
+    import argparse
+
+    import halo_adapters.langgraph as halo_lg
+    from halo_core import EngineConfig, Journal, Session, SessionConfig
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--dir", type=Path, default=Path("durable-batch"), help="journal, db, effects")
+    p.add_argument("--model", default="smollm2", help="smollm2 (default), tiny, a model dir")
+    p.add_argument("--retry-failed", action="store_true", help="re-run the failed rows")
+    args = p.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DURABLE_DB", str(make_db(args.dir / "prices.db")))
+    os.environ.setdefault("DURABLE_EFFECTS", str(args.dir / "effects.txt"))
+    rows = make_rows(args.n)
+    engines = {"default": EngineConfig(model=args.model)}
+    with (
+        Session(SessionConfig(engines=engines)) as session,
+        Journal(args.dir / "journal.db", retry_failed=args.retry_failed) as journal,
+    ):
+        report = halo_lg.batch(
+            graph,
+            rows,
+            session=session,
+            journal=journal,
+            keys=[r["id"] for r in rows],
+            progress=True,
+        )
+    print(report.format())
+    effects = Path(os.environ["DURABLE_EFFECTS"])
+    lines = effects.read_text().split() if effects.exists() else []
+    print(f"side effects     {len(lines)} executions for {len(set(lines))} rows")
+    return report
+
+
+if __name__ == "__main__":
+    main()
