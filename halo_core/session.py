@@ -748,6 +748,7 @@ def _restarts(inst: InstanceRef, error: Exception) -> bool:
         return False
     log.info("instance %d: %s; its journal is discarded, it runs again", inst.index, cause)
     inst.journal = journal.restart()
+    inst.calls_made = 0  # its calls are numbered from the start again
     return True
 
 
