@@ -49,7 +49,9 @@ def make_rows(n: int) -> list[dict[str, Any]]:
         {
             "id": f"row-{i:04d}",
             "product": PRODUCTS[i % len(PRODUCTS)],
-            "text": None if i % 100 == 99 else f"Is {PRODUCTS[i % len(PRODUCTS)]} worth it?",
+            "text": None
+            if i % 100 == 99
+            else f"Review {i}: is {PRODUCTS[i % len(PRODUCTS)]} good?",
             "faulty": i % 20 == 7,
         }
         for i in range(n)
@@ -67,7 +69,7 @@ def make_db(path: Path) -> Path:
     return path
 
 
-@tool(metadata={"halo_pure": True})
+@tool
 def price_of(product: str) -> str:
     """A product's price, read from the database (read-only)."""
     con = sqlite3.connect(f"file:{os.environ['DURABLE_DB']}?mode=ro", uri=True)
@@ -76,6 +78,9 @@ def price_of(product: str) -> str:
     finally:
         con.close()
     return row[0] if row else "unknown"
+
+
+price_of.metadata = {"halo_pure": True}  # read-only: Halo may merge identical lookups
 
 
 @tool

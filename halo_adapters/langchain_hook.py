@@ -541,8 +541,8 @@ class _ProbeSession:
         return HaloChatResult("probe", 1, 1, 0, "stop", [], content="probe")
 
     def tool(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        kw.pop("pure", None)
-        kw.pop("node", None)
+        for halo_arg in ("pure", "node", "retry"):
+            kw.pop(halo_arg, None)
         self.tools.append(fn.__name__)
         return fn(*args, **kw)
 

@@ -107,7 +107,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             inputs,
             session=session,
             journal=journal,
-            keys=keys,
+            keys=keys if journal is not None else None,  # --key also names output rows
             progress=not args.no_progress,
         )
     shown = keys if keys is not None else [str(i) for i in range(len(inputs))]

@@ -123,10 +123,9 @@ class RunReport:
 
     def _planning(self) -> str:
         """``0.42 s planning, 0.3 ms per epoch, 0.4% of wall``."""
-        per = f", {self.plan_s / self.summary.epochs * 1e3:.1f} ms per epoch" * bool(
-            self.summary.epochs
-        )
-        share = f", {self.plan_s / self.wall_s:.1%} of wall" * bool(self.wall_s)
+        epochs = self.summary.epochs
+        per = f", {self.plan_s / epochs * 1e3:.1f} ms per epoch" if epochs else ""
+        share = f", {self.plan_s / self.wall_s:.1%} of wall" if self.wall_s else ""
         return f"{self.plan_s:.2f} s planning{per}{share}"
 
     def format(self) -> str:

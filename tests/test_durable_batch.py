@@ -59,9 +59,9 @@ def test_faults_and_a_dying_engine_fail_only_their_own_instances(
     core, steps = engine._engine, [0]
     real_step = core.step
 
-    def dying_step() -> Any:  # the engine core dies in its 20th step of the run
+    def dying_step() -> Any:  # the engine core dies in its 10th step of the run
         steps[0] += 1
-        if steps[0] == 20:
+        if steps[0] == 10:
             raise RuntimeError("engine core killed by the test")
         return real_step()
 
@@ -232,5 +232,8 @@ def test_an_engine_core_process_killed_mid_run_is_restarted(
         engine._engine.step = step_then_kill
         report = halo_lg.batch(durable_app.graph, rows, session=s)
         assert killed and engine.deaths == 1
-        failed = {rows[i]["id"] for i, r in enumerate(report.results) if isinstance(r, Exception)}
-        assert failed == {r["id"] for r in rows if r["faulty"] or not r["text"]}
+        errors = {
+            rows[i]["id"]: r for i, r in enumerate(report.results) if isinstance(r, Exception)
+        }
+        expected = {r["id"] for r in rows if r["faulty"] or not r["text"]}
+        assert set(errors) == expected, {k: str(e) for k, e in errors.items() if k not in expected}

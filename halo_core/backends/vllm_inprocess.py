@@ -136,6 +136,8 @@ class VLLMEngine:
             ) from e
         self.deaths = 0  # times this engine died mid-run (restarted up to cfg.max_restarts)
         self._dead: EngineDiedError | None = None
+        self._closed = False
+        self._watch_core(self._engine)
         vcfg = self._engine.vllm_config
         self.block_size: int = vcfg.cache_config.block_size
         self.max_model_len: int = vcfg.model_config.max_model_len
@@ -160,7 +162,6 @@ class VLLMEngine:
         self._watch_steps()
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._live: dict[str, _Live] = {}
-        self._closed = False
         with _LIVE_LOCK:
             _LIVE.add(self)
         self._thread = threading.Thread(target=self._loop, name=f"halo-engine-{key}", daemon=True)
@@ -182,6 +183,28 @@ class VLLMEngine:
             stat_loggers=[self._counts.factory],
             enable_multiprocessing=self.multiprocess,
         )
+
+    def _watch_core(self, engine: Any) -> None:
+        """Wake the engine thread when an engine-core process dies. vLLM's sync multiprocess
+        client marks the core dead when its process exits, but leaves a ``get_output`` that
+        waits for the next step blocked forever (its async client wakes it): put the
+        ``EngineDeadError`` there ourselves, so the step raises and the engine restarts."""
+        core = getattr(engine, "engine_core", None)
+        resources = getattr(core, "resources", None)
+        outputs = getattr(core, "outputs_queue", None)
+        if not self.multiprocess or resources is None or outputs is None:
+            return
+
+        def watch() -> None:
+            from vllm.v1.engine.exceptions import EngineDeadError
+
+            while not self._closed and self._engine is engine:
+                if getattr(resources, "engine_dead", False):
+                    outputs.put_nowait(EngineDeadError())
+                    return
+                time.sleep(0.2)
+
+        threading.Thread(target=watch, name=f"halo-core-watch-{self.key}", daemon=True).start()
 
     # ---- Engine protocol ---------------------------------------------------------------------
     def prepare(self, request: ChatRequest) -> PreparedChat:
@@ -289,9 +312,18 @@ class VLLMEngine:
             prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
             self._engine.add_request(request.request_id, prompt, params, priority=request.priority)
         except Exception as e:
-            live.on_done(e)
+            if not self._core_dead():
+                live.on_done(e)  # this request's own fault
+                return
+            self._live[request.request_id] = live
+            self._restart(e)  # the engine died under it: re-submitted with the rest
             return
         self._live[request.request_id] = live
+
+    def _core_dead(self) -> bool:
+        """Whether the engine core (a ``vllm-mp`` process) is known to be dead."""
+        resources = getattr(self._engine.engine_core, "resources", None)
+        return bool(getattr(resources, "engine_dead", False))
 
     def _loop(self) -> None:
         while True:
@@ -345,6 +377,7 @@ class VLLMEngine:
             return
         self._engine = fresh
         self._watch_steps()
+        self._watch_core(fresh)
         log.warning(
             "engine %r restarted (%d of %d); re-submitting %d requests",
             self.key,
