@@ -87,15 +87,7 @@ class _Batch:
 
             return contexts[i].run(inner)
 
-        return session.run(
-            one,
-            self._pairs(journal),
-            max_concurrency=self.cap,
-            progress=progress,
-            desc="langgraph",
-            journal=journal,
-            keys=keys,
-        )
+        return session.run(one, self._pairs(journal), **self._options(progress, journal, keys))
 
     async def arun(
         self,
@@ -111,14 +103,19 @@ class _Batch:
             return await self.graph.ainvoke(self.items[i], self.configs[i], **self.kwargs)
 
         return await session.arun(
-            one,
-            self._pairs(journal),
-            max_concurrency=self.cap,
-            progress=progress,
-            desc="langgraph",
-            journal=journal,
-            keys=keys,
+            one, self._pairs(journal), **self._options(progress, journal, keys)
         )
+
+    def _options(
+        self, progress: bool | None, journal: Journal | None, keys: Sequence[Any] | None
+    ) -> dict[str, Any]:
+        return {
+            "max_concurrency": self.cap,
+            "progress": progress,
+            "desc": "langgraph",
+            "journal": journal,
+            "keys": keys,
+        }
 
     def _pairs(self, journal: Journal | None) -> list[tuple[int, Any]]:
         """(position, input) per instance: the journal hashes the input, the runner reads the

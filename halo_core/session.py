@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import inspect
 import itertools
 import logging
@@ -319,9 +318,7 @@ class Session:
             label,
         )
         fut = self._processor.submit_llm(call)
-        if journal is not None:
-            fut.add_done_callback(functools.partial(_settle, journal, ticket))
-        return fut
+        return fut if journal is None else _journaled(journal, ticket, fut)
 
     def chat(
         self,
@@ -382,9 +379,7 @@ class Session:
         if not pure:  # journaled on the tool's own thread, before and after it runs
             call.fn = journal.around(ticket, fn)
             return self._processor.submit_tool(call)
-        fut = self._processor.submit_tool(call)
-        fut.add_done_callback(functools.partial(_settle, journal, ticket))
-        return fut
+        return _journaled(journal, ticket, self._processor.submit_tool(call))
 
     def tool(
         self,
@@ -802,10 +797,25 @@ def _done(value: Any) -> concurrent.futures.Future[Any]:
     return fut
 
 
-def _settle(journal: InstanceJournal, ticket: Ticket, fut: concurrent.futures.Future[Any]) -> None:
-    """Write a finished call's result to its instance's journal (a failure is not written)."""
-    error = fut.exception()
-    journal.settle(ticket, fut.result() if error is None else None, ok=error is None)
+def _journaled(
+    journal: InstanceJournal, ticket: Ticket, fut: concurrent.futures.Future[Any]
+) -> concurrent.futures.Future[Any]:
+    """The caller's future for a journaled call: resolved only after the call's result is
+    written (a failure is not written), so nothing the caller does next can precede it."""
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def settle(done: concurrent.futures.Future[Any]) -> None:
+        error = done.exception()
+        try:
+            journal.settle(ticket, done.result() if error is None else None, ok=error is None)
+        finally:
+            if error is None:
+                out.set_result(done.result())
+            else:
+                out.set_exception(error)
+
+    fut.add_done_callback(settle)
+    return out
 
 
 def _no_bar(progress: bool | None) -> bool | None:

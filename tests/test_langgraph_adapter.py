@@ -478,7 +478,9 @@ def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> No
     ran: list[tuple[Any, ...]] = []
 
     class PoolSession(FakeSession):
-        def tool(self, fn: Any, *args: Any, pure: bool, node: str | None, **kw: Any) -> Any:
+        def tool(
+            self, fn: Any, *args: Any, pure: bool, node: str | None, retry: Any, **kw: Any
+        ) -> Any:
             ran.append((fn.__qualname__, args, kw, pure, node))
             return fn(*args, **kw)
 

@@ -442,7 +442,13 @@ class RecordingSession(_SessionLike):
         return self.chat(messages, **kw)
 
     def tool(
-        self, fn: Any, *args: Any, pure: bool = False, node: str | None = None, **kw: Any
+        self,
+        fn: Any,
+        *args: Any,
+        pure: bool = False,
+        node: str | None = None,
+        retry: Any = None,
+        **kw: Any,
     ) -> Any:
         self._record("tool", node, None)
         return fn(*args, **kw)
