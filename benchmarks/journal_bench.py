@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             def run(label: str, journal: Journal | None) -> None:
                 s.reset()
                 t0 = time.perf_counter()
-                report = halo_lg.batch(app.graph, rows, session=s, journal=journal, keys=keys)
+                named = keys if journal is not None else None
+                report = halo_lg.batch(app.graph, rows, session=s, journal=journal, keys=named)
                 wall = time.perf_counter() - t0
                 j = report.journal
                 out.append(
