@@ -238,3 +238,26 @@ def test_an_engine_core_process_killed_mid_run_is_restarted(
         }
         expected = {r["id"] for r in rows if r["faulty"] or not r["text"]}
         assert set(errors) == expected, {k: str(e) for k, e in errors.items() if k not in expected}
+
+
+@pytest.mark.timeout(300)
+def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
+    tiny_model: Path,
+) -> None:
+    from halo_core import EngineConfig, EngineDiedError, LLMCallError, SessionConfig
+
+    cfg = EngineConfig(model=str(tiny_model), max_model_len=1024, max_restarts=0, calibrate=False)
+    with Session(SessionConfig(engines={"tiny": cfg})) as s:
+        engine: Any = s.engines["tiny"]
+
+        def dead() -> Any:
+            raise RuntimeError("engine core killed by the test")
+
+        engine._engine.step = dead
+        report = s.run(lambda i: s.chat([{"role": "user", "content": f"q{i}"}]).text, range(4))
+        assert engine.deaths == 1 and report.failed == 4
+        for error in report.results:
+            assert isinstance(error, LLMCallError) and isinstance(error.__cause__, EngineDiedError)
+            assert "died 1 times" in str(error) and "max_restarts" in str(error)
+        with pytest.raises(LLMCallError, match="is not restarted again"):
+            s.chat([{"role": "user", "content": "later"}])

@@ -303,6 +303,9 @@ class VLLMEngine:
             return
         live: _Live = payload
         request = live.request
+        if self._dead is not None:  # queued before the engine was given up
+            live.on_done(self._dead)
+            return
         from vllm import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
@@ -327,7 +330,7 @@ class VLLMEngine:
 
     def _loop(self) -> None:
         while True:
-            busy = self._engine.has_unfinished_requests()
+            busy = self._dead is None and self._engine.has_unfinished_requests()
             if not busy:  # never hold the device while waiting for work (e.g. after an abort)
                 DEVICE.release(self._turn, busy=False)
             try:
