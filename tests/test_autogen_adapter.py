@@ -18,6 +18,7 @@ import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -700,3 +701,31 @@ def test_identical_selector_calls_run_once_sampled_ones_never_merge(
         assert report.summary.llm_executed < report.summary.llm_calls
     else:
         assert merged == []
+
+
+def test_rows_through_a_team_factory_resume_from_the_journal(
+    fake_halo: Callable[..., Session], tmp_path: Path
+) -> None:
+    """``halo batch``'s AutoGen path: a team factory over rows with a ``task`` column, durable."""
+    from halo_adapters.rows import run_rows
+    from halo_core import Journal
+
+    s = fake_halo()
+    client = _tiny_client("http://127.0.0.1:9/v1", temperature=0)
+
+    def factory() -> RoundRobinGroupChat:
+        agents: list[Any] = [AssistantAgent(name, client) for name in ("a", "b")]
+        return RoundRobinGroupChat(agents, max_turns=2)
+
+    rows = [{"task": f"task {i}"} for i in range(6)]
+    engine: Any = s.engines["m"]
+    with Journal(tmp_path / "j.db") as j:
+        first = run_rows(factory, rows, session=s, journal=j)
+        requests = len(engine.requests)
+        again = run_rows(factory, rows, session=s, journal=j)
+    assert all(isinstance(r, TaskResult) and len(r.messages) == 3 for r in first.results)
+    assert [[m.dump()["content"] for m in r.messages] for r in again.results] == [
+        [m.dump()["content"] for m in r.messages] for r in first.results
+    ]
+    assert again.journal is not None and again.journal.resumed == 6
+    assert len(engine.requests) == requests  # nothing ran again
