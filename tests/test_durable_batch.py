@@ -183,6 +183,7 @@ def test_a_killed_driver_resumes_without_recomputing_or_repeating_a_side_effect(
         resumed.stdout, r"journal: (\d+) instances resumed, (\d+) failed"
     )
     assert done_before + failed_before == before  # every finished instance came back as it was
+    print(f"\nkilled after {before} of {N} instances; the re-run:\n{resumed.stdout}")
     [requested, _] = _line(resumed.stdout, r"LLM calls\s+(\d+) requested, (\d+) executed")
     assert requested <= N - before  # no finished instance asked the engine again
     effects = _effects(app_env["DURABLE_EFFECTS"])
