@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,7 +84,6 @@ class Counts:
     answered: int = 0  # calls answered from the journal
     written: int = 0  # call results written
     unjournalable: int = 0  # calls whose result had no codec (rerun on resume)
-    write_s: float = 0.0  # seconds spent writing call rows
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: float) -> None:
@@ -266,7 +264,6 @@ class InstanceJournal:
         self._put(ticket, "done", text)
 
     def _put(self, ticket: Ticket, state: Any, result: str | None) -> None:
-        t0 = time.perf_counter()
         row = CallRow(
             ticket.node,
             ticket.ordinal,
@@ -277,4 +274,4 @@ class InstanceJournal:
             ticket.sequential,
         )
         self._store.put_call(self.key, row)
-        self._counts.add(written=state == "done", write_s=time.perf_counter() - t0)
+        self._counts.add(written=state == "done")

@@ -9,9 +9,11 @@ crash. Rows are keyed by a run id the user names, so one file can hold many runs
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,6 +75,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        #: Seconds spent in SQLite writing rows (inside the lock, so not counting waits for it).
+        self.write_s = 0.0
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -92,6 +96,14 @@ class Store:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
 
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.write_s += time.perf_counter() - t0
+
     def size_bytes(self) -> int:
         """The journal's size on disk (file and WAL)."""
         wal = self.path.with_name(self.path.name + "-wal")
@@ -110,7 +122,7 @@ class Store:
 
     def finish(self, row: InstanceRow) -> None:
         """Record a finished instance (replacing an earlier failure)."""
-        with self._lock:
+        with self._lock, self._timed():
             self._db.execute(
                 "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -146,7 +158,7 @@ class Store:
 
     def put_call(self, instance: str, row: CallRow) -> None:
         """Record (or update) one call."""
-        with self._lock:
+        with self._lock, self._timed():
             self._db.execute(
                 "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
