@@ -262,3 +262,20 @@ def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
             assert "died 1 times" in str(error) and "max_restarts" in str(error)
         with pytest.raises(LLMCallError, match="is not restarted again"):
             s.chat([{"role": "user", "content": "later"}])
+
+
+@pytest.mark.timeout(300)
+def test_halo_run_resumes_from_its_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from halo_core.cli import main
+
+    args = ["run", "--model", "tiny", "--n", "8", "--no-progress", "--samples", "0"]
+    journal = ["--journal", str(tmp_path / "j.db")]
+    assert main([*args, *journal]) == 0
+    assert "journal: 0 instances resumed" in capsys.readouterr().out
+    assert main([*args, *journal]) == 0
+    out = capsys.readouterr().out
+    assert "journal: 8 instances resumed" in out and "LLM calls        0 requested" in out
+    assert main([*args, "--retry-failed"]) == 2  # a retry without a journal: what to change
+    assert "give --journal" in capsys.readouterr().err
