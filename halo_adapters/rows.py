@@ -9,7 +9,6 @@ is called once).
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 from collections.abc import Sequence
@@ -111,16 +110,14 @@ def run_rows(
         if missing:
             raise ConfigError(f"row {missing[0]} has no 'task' column: a team needs its task")
         tasks = [r["task"] for r in rows]
-        return asyncio.run(
-            autogen.abatch(
-                target,
-                tasks,
-                session=session,
-                journal=journal,
-                keys=keys,
-                progress=progress,
-                unmapped="default",
-            )
+        return autogen.batch(
+            target,
+            tasks,
+            session=session,
+            journal=journal,
+            keys=keys,
+            progress=progress,
+            unmapped="default",
         )
     with bind(session, unmapped="default"):
         return session.run(target, rows, journal=journal, keys=keys, progress=progress)

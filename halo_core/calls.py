@@ -8,9 +8,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from halo_core.errors import MalformedCallError
+
+if TYPE_CHECKING:  # both import this module
+    from halo_core.journal.replay import InstanceJournal
+    from halo_core.runtime.retry import RetryPolicy
 
 #: Request parameters a chat call may set besides messages / tools / tool_choice /
 #: response_format: vLLM's sampling parameters Halo forwards, and ``parallel_tool_calls``.
@@ -45,7 +49,7 @@ class InstanceRef:
     index: int
     calls_made: int = 0
     #: The instance's :class:`~halo_core.journal.InstanceJournal` in a journaled run.
-    journal: Any = None
+    journal: InstanceJournal | None = None
 
     def next_call_index(self) -> int:
         """Number this instance's next call (calls are numbered in issue order)."""
@@ -189,7 +193,7 @@ class ToolCall:
     instance: InstanceRef | None = None
     node: str = ""
     #: How often to try it (a :class:`~halo_core.runtime.retry.RetryPolicy`; None: once).
-    retry: Any = None
+    retry: RetryPolicy | None = None
 
     @property
     def name(self) -> str:

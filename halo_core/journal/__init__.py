@@ -12,6 +12,7 @@ instances that failed again (their completed calls still come from the journal).
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 from collections.abc import Sequence
@@ -135,16 +136,19 @@ class Journal:
         self.store.close()
 
     # ---- a run -------------------------------------------------------------------------------
-    def keys(self, inputs: Sequence[Any], keys: Sequence[Any] | None) -> list[str]:
-        """Each input's instance key: the user's (a row id), else position and input hash."""
+    def keys(
+        self, inputs: Sequence[Any], keys: Sequence[Any] | None, hashes: Sequence[str] | None = None
+    ) -> list[str]:
+        """Each input's instance key: the user's (a row id), else position and input hash
+        (``hashes``, if the caller has them)."""
         if keys is None:
-            return [f"{i}:{input_hash(x)}" for i, x in enumerate(inputs)]
+            hashes = hashes or [input_hash(x) for x in inputs]
+            return [f"{i}:{h}" for i, h in enumerate(hashes)]
         if len(keys) != len(inputs):
             raise ConfigError(f"{len(keys)} keys for {len(inputs)} inputs: give one key per input")
         out = [str(k) for k in keys]
-        if len(set(out)) != len(out):
-            seen: set[str] = set()
-            dup = next(k for k in out if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        dup, count = collections.Counter(out).most_common(1)[0] if out else ("", 0)
+        if count > 1:
             raise ConfigError(f"instance key {dup!r} is given twice: keys must be unique")
         return out
 
@@ -156,8 +160,9 @@ class Journal:
         self._write_s0 = self.store.write_s
         done = self.store.instances()
         starts = []
-        for key, x in zip(self.keys(inputs, keys), inputs, strict=True):
-            start = _Start(key, input_hash(x))
+        hashes = [input_hash(x) for x in inputs]  # once per input: keys and change checks
+        for key, h in zip(self.keys(inputs, keys, hashes), hashes, strict=True):
+            start = _Start(key, h)
             row = done.get(key)
             if row is not None and row.input_hash != start.input_hash:
                 if self.on_mismatch == "discard":

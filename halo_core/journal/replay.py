@@ -12,11 +12,12 @@ no result may or may not have run: it is never run again (:class:`InterruptedCal
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
@@ -214,35 +215,33 @@ class InstanceJournal:
         """``fn`` journaled where it runs: ``started`` written just before, the result just
         after (for side-effecting tools, so the window in which a crash leaves a side effect
         without its result is as short as it can be)."""
-
-        def settle(value: Any, ok: bool) -> None:
-            self.settle(ticket, value, ok)
-
         if inspect.iscoroutinefunction(fn):
 
             async def arun(*args: Any, **kwargs: Any) -> Any:
-                self.started(ticket)
-                try:
-                    value = await fn(*args, **kwargs)
-                except BaseException:
-                    settle(None, False)
-                    raise
-                settle(value, True)
-                return value
+                with self._running(ticket) as result:
+                    result.append(await fn(*args, **kwargs))
+                return result[0]
 
             return functools.update_wrapper(arun, fn)
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            self.started(ticket)
-            try:
-                value = fn(*args, **kwargs)
-            except BaseException:
-                settle(None, False)
-                raise
-            settle(value, True)
-            return value
+            with self._running(ticket) as result:
+                result.append(fn(*args, **kwargs))
+            return result[0]
 
         return functools.update_wrapper(run, fn)
+
+    @contextlib.contextmanager
+    def _running(self, ticket: Ticket) -> Iterator[list[Any]]:
+        """``started`` on entry; on exit the value the block appended, or the failure."""
+        self.started(ticket)
+        result: list[Any] = []
+        try:
+            yield result
+        except BaseException:
+            self.settle(ticket, None, ok=False)
+            raise
+        self.settle(ticket, result[0], ok=True)
 
     def settle(self, ticket: Ticket, value: Any, ok: bool) -> None:
         """The call ended: write its result if it succeeded (a failure is not journaled, so a
