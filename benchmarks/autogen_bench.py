@@ -35,6 +35,7 @@ from typing import Any
 from benchmarks.run import (
     Measured,
     baseline_server,
+    exit_on_sigterm,
     load_example,
     run_baseline,
     served_as_halo,
@@ -218,4 +219,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     raise SystemExit(main())

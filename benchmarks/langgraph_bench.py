@@ -26,6 +26,7 @@ import os
 from benchmarks.run import (
     Measured,
     baseline_server,
+    exit_on_sigterm,
     load_example,
     run_baseline,
     run_halo,
@@ -102,4 +103,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     raise SystemExit(main())

@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -135,6 +136,13 @@ def baseline_server(
         compact_json=True,
         cpu_bind=cpu_bind,
     )
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a CI timeout) raise SystemExit in the main thread, so the
+    ``finally`` / ``with`` blocks that stop the baseline's ``vllm serve`` processes run;
+    without it a killed benchmark leaves its servers running."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def cpu_binds(binding: str, servers: int, cpus: int) -> list[str | None]:
@@ -977,4 +985,5 @@ def _row(m: Measured) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     main()

@@ -192,3 +192,37 @@ def test_sweep_runs_highest_first_and_stops_runs_that_cannot_win() -> None:
     assert all(m.stopped and m.results == [] for m in rest)
     assert all(m.wall_s < 5 for m in rest)  # stopped near the best time, not after 30 s
     assert cancelled == [(0.05, 4), (0.05, 2)]
+
+
+def test_a_killed_benchmark_stops_its_servers(tmp_path: Path) -> None:
+    """``kill`` (SIGTERM) of a benchmark process runs its ``finally`` blocks, which stop its
+    ``vllm serve`` processes; a ``sleep`` stands in for the server here."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "server.pid"
+    script = (
+        "import subprocess, time\n"
+        "from benchmarks.run import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "server = subprocess.Popen(['sleep', '600'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(server.pid))\n"
+        "try:\n"
+        "    time.sleep(600)\n"
+        "finally:\n"
+        "    server.terminate()\n"
+        "    server.wait()\n"
+    )
+    bench = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[1])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert bench.poll() is None and time.monotonic() < deadline, "the script did not start"
+        time.sleep(0.1)
+    server_pid = int(pid_file.read_text())
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(60) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):  # reaped by the benchmark: gone
+        os.kill(server_pid, 0)
