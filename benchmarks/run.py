@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
@@ -283,12 +284,21 @@ def _chat_models(urls: Mapping[str, str], max_tokens: int) -> dict[str, Any]:
     }
 
 
+def fan_out(graph: Any) -> int:
+    """The most edges leaving one node of a compiled LangGraph graph: how many of its nodes
+    one instance can run at once (its parallel branches)."""
+    sources = collections.Counter(e.source for e in graph.get_graph().edges)
+    return max(sources.values(), default=1)
+
+
 async def baseline_abatch(graph: Any, inputs: list[Any], concurrency: int) -> list[Any]:
     """``graph.abatch`` as a careful user runs it: LangGraph runs sync nodes in the loop's
     default executor, whose ``min(32, cpus + 4)`` threads would cap the batch far below
-    ``max_concurrency``; so the executor gets ``max_concurrency`` threads."""
+    ``max_concurrency``; so the executor gets a thread for every node the ``max_concurrency``
+    instances can run at once (``max_concurrency`` x the graph's :func:`fan_out`)."""
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(concurrency))
+    width = concurrency * fan_out(graph)
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(width))
     config = {"max_concurrency": concurrency}
     return await graph.abatch(inputs, config=config, return_exceptions=True)
 
@@ -782,6 +792,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="how Halo's engines share the cores: a step each, or the model lock",
     )
     p.add_argument(
+        "--tool-workers",
+        type=int,
+        help="Halo's tool threads (default SessionConfig's); the baseline's executor is sized "
+        "to max_concurrency x the graph's fan-out",
+    )
+    p.add_argument(
         "--epoch-closing",
         choices=("window", "cost"),
         default="window",
@@ -842,6 +858,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         **({"engine_turns": args.engine_turns} if args.engine_turns != "step" else {}),
         **({"epoch_closing": args.epoch_closing} if args.epoch_closing != "window" else {}),
         **({"ablate": True} if args.ablate else {}),
+        **({"tool_workers": args.tool_workers} if args.tool_workers else {}),
     }
     kept = _kept_rows(out, settings) if args.resume else {}
     todo = [n for n in names if n not in kept]
@@ -881,6 +898,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 SessionConfig(
                     engines=engines,
                     optimizer=optimizer,
+                    **({"tool_workers": args.tool_workers} if args.tool_workers else {}),
                 )
             ) as session,
         ):

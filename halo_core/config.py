@@ -171,7 +171,10 @@ class SessionConfig(BaseModel):
     )
     epoch_max_calls: int = Field(1024, ge=1, description="an epoch closes at this many calls")
     tool_workers: int = Field(
-        256, ge=1, description="threads running tool bodies (I/O-bound tools wait in parallel)"
+        1024,
+        ge=1,
+        description="threads running tool bodies: I/O-bound tools wait in parallel, and every "
+        "live instance may wait on several (a fan-out's branches) at once",
     )
     max_live_instances: int | Literal["auto"] | None = Field(
         "auto",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -108,6 +109,9 @@ class _Graph:
 
     def __init__(self, fast: float, cancelled: list[tuple[float, int]]) -> None:
         self.fast, self.cancelled, self.warmed = fast, cancelled, 0
+
+    def get_graph(self) -> Any:
+        return SimpleNamespace(edges=[SimpleNamespace(source="__start__")])
 
     async def abatch(self, inputs: list[Any], config: dict[str, Any], **_: Any) -> list[Any]:
         c = config["max_concurrency"]
@@ -226,3 +230,28 @@ def test_a_killed_benchmark_stops_its_servers(tmp_path: Path) -> None:
     assert bench.wait(60) == 128 + signal.SIGTERM
     with pytest.raises(ProcessLookupError):  # reaped by the benchmark: gone
         os.kill(server_pid, 0)
+
+
+def test_fan_out_counts_the_widest_branching_of_a_graph() -> None:
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    from benchmarks import run
+
+    class S(TypedDict):
+        x: int
+
+    g = StateGraph(S)
+    for name in ("a", "b", "c", "d"):
+        g.add_node(name, lambda s: {})
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("a", "c")
+    g.add_edge("a", "d")
+    g.add_edge(["b", "c", "d"], END)
+    assert run.fan_out(g.compile()) == 3
+    chain = StateGraph(S)
+    chain.add_node("a", lambda s: {})
+    chain.add_edge(START, "a")
+    chain.add_edge("a", END)
+    assert run.fan_out(chain.compile()) == 1
