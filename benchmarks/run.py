@@ -7,7 +7,8 @@ Gamma-distributed latency. In one process run, on the same machine and the same 
 * **baseline** — ``graph.abatch`` with ``ChatOpenAI`` clients against one ``vllm serve`` per
   model (prefix caching on), the best of max_concurrency 16 / 64 / 256 (highest first; a later
   concurrency is stopped once it has taken longer than the best so far: it cannot win), then of
-  the servers' CPU thread bindings (``--bindings``) at the best concurrency;
+  the servers' CPU thread bindings (``--bindings``) at the best concurrency, then, where the
+  graph branches, of a default executor with a thread per branch (``sweep_bindings``);
 * **halo** — the same graph objects under ``halo_adapters.langgraph.abatch`` (one in-process
   engine per model);
 * **oracle** — the deduplicated LLM calls Halo executed, replayed stage by stage on the engines
@@ -85,6 +86,7 @@ class Measured:
     detail: str = ""
     concurrency: int = 0  # the baseline's max_concurrency
     binding: str = ""  # the baseline servers' CPU binding (BINDINGS)
+    threads: int = 0  # the baseline's default-executor threads (0: max_concurrency)
     results: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -291,14 +293,14 @@ def fan_out(graph: Any) -> int:
     return max(sources.values(), default=1)
 
 
-async def baseline_abatch(graph: Any, inputs: list[Any], concurrency: int) -> list[Any]:
+async def baseline_abatch(
+    graph: Any, inputs: list[Any], concurrency: int, threads: int | None = None
+) -> list[Any]:
     """``graph.abatch`` as a careful user runs it: LangGraph runs sync nodes in the loop's
     default executor, whose ``min(32, cpus + 4)`` threads would cap the batch far below
-    ``max_concurrency``; so the executor gets a thread for every node the ``max_concurrency``
-    instances can run at once (``max_concurrency`` x the graph's :func:`fan_out`)."""
+    ``max_concurrency``; so the executor gets ``threads`` (default ``max_concurrency``)."""
     loop = asyncio.get_running_loop()
-    width = concurrency * fan_out(graph)
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(width))
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(threads or concurrency))
     config = {"max_concurrency": concurrency}
     return await graph.abatch(inputs, config=config, return_exceptions=True)
 
@@ -311,17 +313,23 @@ def run_baseline(
     name: str,
     stop_after_s: float | None = None,
     binding: str = "",
+    threads: int | None = None,
 ) -> Measured:
-    """``graph.abatch`` against the servers at one max_concurrency, from cold prefix caches;
-    stopped (``Measured.stopped``) once it has run ``stop_after_s``; ``binding`` names the
-    servers' CPU binding in the run's detail."""
-    setting = f"max_concurrency={concurrency}" + (f", bind={binding}" if binding else "")
+    """``graph.abatch`` against the servers at one max_concurrency (the default executor
+    ``threads`` wide, default max_concurrency), from cold prefix caches; stopped
+    (``Measured.stopped``) once it has run ``stop_after_s``; ``binding`` names the servers' CPU
+    binding in the run's detail."""
+    setting = (
+        f"max_concurrency={concurrency}"
+        + (f", bind={binding}" if binding else "")
+        + (f", threads={threads}" if threads else "")
+    )
     for s in servers:
         s.reset_prefix_cache()
     before = [s.counters() for s in servers]
     t0 = time.perf_counter()
     try:
-        batch = baseline_abatch(graph, inputs, concurrency)
+        batch = baseline_abatch(graph, inputs, concurrency, threads)
         results = asyncio.run(asyncio.wait_for(batch, stop_after_s))
     except TimeoutError:
         wall = time.perf_counter() - t0
@@ -334,6 +342,7 @@ def run_baseline(
             detail=f"{setting}, stopped after {wall:.0f} s",
             concurrency=concurrency,
             binding=binding,
+            threads=threads or 0,
         )
     wall = time.perf_counter() - t0
     delta = [s.counters() - b for s, b in zip(servers, before, strict=True)]
@@ -350,6 +359,7 @@ def run_baseline(
         detail=setting,
         concurrency=concurrency,
         binding=binding,
+        threads=threads or 0,
         results=results,
     )
 
@@ -493,12 +503,16 @@ def sweep_bindings(
     concurrencies: Sequence[int],
     bindings: Sequence[str],
     name: str,
+    branch_threads: bool = True,
 ) -> list[Measured]:
     """The baseline's runs: max_concurrency swept (:func:`sweep_baseline`) on the first of
     ``bindings``, which ``fleet`` is on and ``graph`` talks to; then each other binding on
     restarted servers (``graph_for(urls)`` builds the graph for them; a few instances run first,
-    off the clock) at the best concurrency, stopped once it has taken longer than the best run so
-    far. ``fleet`` is left on the last binding whose servers started."""
+    off the clock) at the best concurrency; last (if ``branch_threads``), where the graph
+    branches, the best setting with a default executor of max_concurrency x :func:`fan_out`
+    threads (every branch of every instance at once) — each stopped once it has taken longer
+    than the best run so far.
+    ``fleet`` is left on the last binding whose servers started."""
     from halo_core.testing.vllm_server import ServerStartError
 
     first, *others = bindings
@@ -532,6 +546,17 @@ def sweep_bindings(
         log.info("  baseline bind=%s: %.1f s%s", b, m.wall_s, " (stopped)" * m.stopped)
         if not m.stopped and m.wall_s < best.wall_s:
             best = m
+    threads = best.concurrency * fan_out(graph)
+    if branch_threads and threads > best.concurrency:
+        restarted = fleet.use(best.binding)
+        g = graph_for(fleet.urls)
+        if restarted:
+            run_baseline(fleet.servers, g, inputs[:4], 4, name)  # first-use costs off the clock
+        m = run_baseline(
+            fleet.servers, g, inputs, best.concurrency, name, best.wall_s, best.binding, threads
+        )
+        runs.append(m)
+        log.info("  baseline threads=%d: %.1f s%s", threads, m.wall_s, " (stopped)" * m.stopped)
     return runs
 
 
@@ -758,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", default="all", help="all, or e.g. W1,W5")
     p.add_argument("--n", type=int, default=1024)
-    p.add_argument("--quick", action="store_true", help="N=64, latency x0.02, one concurrency")
+    p.add_argument("--quick", action="store_true", help="N=64, latency x0.02, one baseline setting")
     p.add_argument("--models", default="tiny", help="tiny (default), smollm2, or S=..,M=..,L=..")
     p.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument(
@@ -794,8 +819,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument(
         "--tool-workers",
         type=int,
-        help="Halo's tool threads (default SessionConfig's); the baseline's executor is sized "
-        "to max_concurrency x the graph's fan-out",
+        help="Halo's tool threads (default: SessionConfig's)",
     )
     p.add_argument(
         "--epoch-closing",
@@ -916,7 +940,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 warm = inputs[:4]  # first-use costs (grammar compilation, ...) off the clock
                 run_baseline(fleet.servers, graph, warm, 4, name)
                 base = sweep_bindings(
-                    fleet, graph, graph_for, inputs, args.concurrency, bindings, name
+                    fleet,
+                    graph,
+                    graph_for,
+                    inputs,
+                    args.concurrency,
+                    bindings,
+                    name,
+                    branch_threads=not args.quick,
                 )
                 best = min((m for m in base if not m.stopped), key=lambda m: m.wall_s)
                 if fleet.urls != urls:  # the graph's models talk to live servers only

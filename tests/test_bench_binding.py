@@ -104,22 +104,27 @@ class _Server:
 
 
 class _Graph:
-    """``abatch`` takes ``fast`` s at max_concurrency 8 or more, 30 s below that; a warm-up
-    (fewer than 5 inputs) returns at once."""
+    """``abatch`` takes ``fast`` s at max_concurrency 8 or more, 30 s below that, times
+    ``wide`` with a default executor wider than max_concurrency; a warm-up (fewer than 5
+    inputs) returns at once. ``fan`` branches leave its first node."""
 
-    def __init__(self, fast: float, cancelled: list[tuple[float, int]]) -> None:
+    def __init__(
+        self, fast: float, cancelled: list[tuple[float, int]], fan: int = 1, wide: float = 1.0
+    ) -> None:
         self.fast, self.cancelled, self.warmed = fast, cancelled, 0
+        self.fan, self.wide = fan, wide
 
     def get_graph(self) -> Any:
-        return SimpleNamespace(edges=[SimpleNamespace(source="__start__")])
+        return SimpleNamespace(edges=[SimpleNamespace(source="first")] * self.fan)
 
     async def abatch(self, inputs: list[Any], config: dict[str, Any], **_: Any) -> list[Any]:
         c = config["max_concurrency"]
         if len(inputs) < 5:
             self.warmed += 1
             return inputs
+        threads = asyncio.get_running_loop()._default_executor._max_workers  # type: ignore[attr-defined]
         try:
-            await asyncio.sleep(self.fast if c >= 8 else 30)
+            await asyncio.sleep((self.fast if c >= 8 else 30) * (self.wide if threads > c else 1))
         except asyncio.CancelledError:
             self.cancelled.append((self.fast, c))
             raise
@@ -137,6 +142,8 @@ class _Fleet:
 
             self.binding = None
             raise ServerStartError("vLLM server exited with 1")
+        if binding == self.binding:
+            return False
         self.used.append(binding)
         self.binding = binding
         return True
@@ -183,6 +190,30 @@ def test_sweep_bindings_runs_other_bindings_at_the_best_concurrency() -> None:
     assert [url for url, _ in built] == ["http://auto/v1", "http://all/v1", "http://nobind/v1"]
     assert [g.warmed for _, g in built] == [0, 1, 1]
     assert cancelled == [(0.2, 4), (30.0, 8)]
+
+
+@pytest.mark.parametrize("wide", [0.2, 100.0])
+def test_sweep_bindings_tries_an_executor_per_branch_where_the_graph_branches(wide: float) -> None:
+    from benchmarks.run import sweep_bindings
+
+    cancelled: list[tuple[float, int]] = []
+    built: list[_Graph] = []
+
+    def graph_for(urls: Mapping[str, str]) -> _Graph:
+        built.append(_Graph(0.1, cancelled, fan=3, wide=wide))
+        return built[-1]
+
+    fleet = _Fleet("auto")
+    graph = graph_for(fleet.urls)
+    runs = sweep_bindings(cast(Any, fleet), graph, graph_for, [1, 2, 3, 4, 5], [8], ["auto"], "W0")
+    assert [(m.detail.split(", stopped")[0], m.threads) for m in runs] == [
+        ("max_concurrency=8, bind=auto", 0),
+        ("max_concurrency=8, bind=auto, threads=24", 24),
+    ]
+    assert fleet.used == ["auto"] and [g.warmed for g in built] == [0, 0]  # no restart, no warm-up
+    best = min((m for m in runs if not m.stopped), key=lambda m: m.wall_s)
+    assert best.threads == (24 if wide < 1 else 0)
+    assert runs[1].stopped == (wide > 1) and runs[1].wall_s < 5
 
 
 def test_sweep_runs_highest_first_and_stops_runs_that_cannot_win() -> None:
