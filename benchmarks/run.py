@@ -511,8 +511,7 @@ def sweep_bindings(
     off the clock) at the best concurrency; last (if ``branch_threads``), where the graph
     branches, the best setting with a default executor of max_concurrency x :func:`fan_out`
     threads (every branch of every instance at once) — each stopped once it has taken longer
-    than the best run so far.
-    ``fleet`` is left on the last binding whose servers started."""
+    than the best run so far. ``fleet`` is left on the last binding whose servers started."""
     from halo_core.testing.vllm_server import ServerStartError
 
     first, *others = bindings
@@ -868,6 +867,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         engine_turns=args.engine_turns,
         epoch_closing=args.epoch_closing,
     )
+    tool_workers = {"tool_workers": args.tool_workers} if args.tool_workers else {}
     settings = {
         "n": args.n,
         "latency_scale": args.latency_scale,
@@ -882,7 +882,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         **({"engine_turns": args.engine_turns} if args.engine_turns != "step" else {}),
         **({"epoch_closing": args.epoch_closing} if args.epoch_closing != "window" else {}),
         **({"ablate": True} if args.ablate else {}),
-        **({"tool_workers": args.tool_workers} if args.tool_workers else {}),
+        **tool_workers,
     }
     kept = _kept_rows(out, settings) if args.resume else {}
     todo = [n for n in names if n not in kept]
@@ -922,7 +922,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 SessionConfig(
                     engines=engines,
                     optimizer=optimizer,
-                    **({"tool_workers": args.tool_workers} if args.tool_workers else {}),
+                    **tool_workers,
                 )
             ) as session,
         ):
