@@ -11,11 +11,15 @@ hooks out again):
   the routed wire request through ``Session.achat``: a ``ChatCompletion``, a
   ``ParsedChatCompletion`` or a stream of chunks ending as the real one does
   (:mod:`halo_adapters.openai_wire`). A model the binding does not serve runs against its own
-  server inside ``Session.apassthrough`` (its streams are collected, then yielded).
-* ``BaseTool.run_json`` marks a call made inside a Halo instance; ``FunctionTool.run`` then runs
-  a sync tool function on Halo's tool pool via ``Session.atool`` (merged across instances only
-  when declared :func:`pure`). AutoGen's tracing span, ``ToolCallEvent`` and error reporting (a
-  raising tool is an ``is_error`` result to the model) stay around it, as without Halo.
+  server inside ``Session.apassthrough`` / ``apassthrough_stream`` (its streams stream chunk by
+  chunk, and a cancelled stream stops).
+* ``BaseTool.run_json`` / ``BaseStreamTool.run_json_stream`` mark a call made inside a Halo
+  instance; ``FunctionTool.run`` then runs the tool function through ``Session.acall_tool`` (a sync
+  one on Halo's tool pool, an async one on the caller's loop), and ``TaskRunnerTool.run`` /
+  ``run_stream`` (``AgentTool``, ``TeamTool``) run their agent or team the same way (a stream's
+  items pass on as they come); merged across instances only when declared :func:`pure`. The
+  caller gets the very exception the tool raised. AutoGen's tracing span, ``ToolCallEvent`` and
+  error reporting (a raising tool is an ``is_error`` result to the model) stay around it.
 * ``BaseGroupChat.run_stream`` (what ``team.run`` consumes) and ``BaseChatAgent.run`` /
   ``run_stream``: a run started outside any Halo instance is one (``Session.instance()``), so an
   unchanged ``asyncio.gather`` of N teams coalesces. The instance is current only while the run's
@@ -26,10 +30,9 @@ Node labels: an LLM call's node is the calling agent's name (a team participant'
 ``SelectorGroupChat``'s speaker selection; a tool call's is ``"<agent>:<tool>"``.
 
 Known gaps: only OpenAI-family clients are served (others call their own servers, unrecorded);
-a served stream carries the whole answer in one content chunk (Halo answers whole); async tool
-functions and other tool classes (handoffs are sync ``FunctionTool`` s; ``AgentTool``, MCP) run
-natively; a team on a runtime the user created (``runtime=...``) is no instance of its own, so
-its calls coalesce only by the epoch window.
+a served stream carries the whole answer in one content chunk (Halo answers whole); other tool
+classes (MCP tools) run natively; a team on a runtime the user created (``runtime=...``) is no
+instance of its own, so its calls coalesce only by the epoch window.
 """
 
 from __future__ import annotations
@@ -37,9 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import copy
 import functools
-import inspect
 import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Mapping
@@ -50,12 +51,15 @@ from typing import Any, TypeVar
 import openai
 from autogen_agentchat.agents import BaseChatAgent
 from autogen_agentchat.teams import BaseGroupChat
+from autogen_agentchat.tools._task_runner_tool import TaskRunnerTool
 from autogen_core import AgentId, CancellationToken, MessageHandlerContext
 from autogen_core.models import UserMessage
-from autogen_core.tools import BaseTool, FunctionTool
+from autogen_core.tools import BaseStreamTool, BaseTool, FunctionTool
 from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
 from halo_adapters import openai_wire
+from halo_adapters._hooking import astepped, keep_warning_sites, name_body, own_error
+from halo_adapters._hooking import set_var as _set
 from halo_adapters.binding import Binding, active, in_context
 from halo_core import (
     ChatResult,
@@ -106,15 +110,6 @@ def _caller() -> str | None:
 
 
 @contextlib.contextmanager
-def _set(var: contextvars.ContextVar[T], value: T) -> Iterator[None]:
-    token = var.set(value)
-    try:
-        yield
-    finally:
-        var.reset(token)
-
-
-@contextlib.contextmanager
 def _as(inst: InstanceRef | None, agent: str | None) -> Iterator[None]:
     """Run as Halo instance ``inst`` and as agent ``agent`` (each only when given)."""
     token = enter_instance(inst) if inst is not None else None
@@ -124,24 +119,6 @@ def _as(inst: InstanceRef | None, agent: str | None) -> Iterator[None]:
     finally:
         if token is not None:
             leave_instance(token)
-
-
-async def _stepped(
-    agen: AsyncGenerator[T, None], scope: Callable[[], contextlib.AbstractContextManager[Any]]
-) -> AsyncGenerator[T, None]:
-    """``agen``'s items with ``scope()`` entered around each of its steps only: context variables
-    set inside an async generator would stay set in its consumer between items."""
-    try:
-        while True:
-            with scope():
-                try:
-                    item = await anext(agen)
-                except StopAsyncIteration:
-                    return
-            yield item
-    finally:
-        with scope():
-            await agen.aclose()
 
 
 # ---- model clients ---------------------------------------------------------------------------
@@ -171,10 +148,6 @@ def _served(client: Any) -> tuple[Binding, str | None, str | None, str] | None:
     return b, model if isinstance(model, str) else None, _caller(), type(client).__name__
 
 
-async def _alist(agen: AsyncGenerator[T, None]) -> list[T]:
-    return [x async for x in agen]
-
-
 def _client_create(original: Hook) -> Hook:
     async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         own = functools.partial(original, self, *args, **kwargs)
@@ -198,13 +171,13 @@ def _client_create_stream(original: Hook) -> Hook:
         if call is not None:
             b, model, node, who = call
             if not b.serves(model):
-                for item in await b.session.apassthrough(
-                    lambda: _alist(own), model=model or who, node=node
-                ):
-                    yield item
+                items = b.session.apassthrough_stream(own, model=model or who, node=node)
+                async with contextlib.aclosing(items):
+                    async for item in items:
+                        yield item
                 return
             route = _Route(b, b.engine_for(model, who), node, who)
-        async with contextlib.aclosing(_stepped(own, lambda: _set(_llm_route, route))) as items:
+        async with contextlib.aclosing(astepped(own, lambda: _set(_llm_route, route))) as items:
             async for item in items:
                 yield item
 
@@ -253,7 +226,8 @@ def _sdk_parse(original: Hook) -> Hook:
 # ---- tools -----------------------------------------------------------------------------------
 
 
-#: the binding, the tool whose ``run_json`` runs now inside a Halo instance, the call's node
+#: the binding, the tool whose ``run_json`` / ``run_json_stream`` runs now inside a Halo
+#: instance, the call's node
 _tool_call: contextvars.ContextVar[tuple[Binding, Any, str] | None] = contextvars.ContextVar(
     "halo_ag_tool_call", default=None
 )
@@ -266,70 +240,168 @@ def pure(tool: T) -> T:
     return tool
 
 
+def _mark(tool: Any) -> tuple[Binding, Any, str] | None:
+    """The mark of a tool call made now inside a Halo instance (else ``None``)."""
+    b = active()
+    if b is None or current_instance() is None:
+        return None
+    agent = _caller()
+    return b, tool, f"{agent}:{tool.name}" if agent else tool.name
+
+
 def _run_json(original: Hook) -> Hook:
     async def run_json(
         self: Any, args: Mapping[str, Any], cancellation_token: Any, call_id: str | None = None
     ) -> Any:
-        b = active()
-        if b is None or current_instance() is None:
-            return await original(self, args, cancellation_token, call_id=call_id)
-        agent = _caller()
-        with _set(_tool_call, (b, self, f"{agent}:{self.name}" if agent else self.name)):
+        with _set(_tool_call, _mark(self)):
             return await original(self, args, cancellation_token, call_id=call_id)
 
     return run_json
 
 
-def _tool_body(tool: Any, cancellation_token: CancellationToken) -> Callable[[dict[str, Any]], Any]:
-    """The tool's function as one call on the tool pool (the token kept out of the dedup key)."""
+def _run_json_stream(original: Hook) -> Hook:
+    async def run_json_stream(
+        self: Any, args: Mapping[str, Any], cancellation_token: Any, call_id: str | None = None
+    ) -> AsyncGenerator[Any, None]:
+        own = original(self, args, cancellation_token, call_id=call_id)
+        mark = _mark(self)
+        async with contextlib.aclosing(astepped(own, lambda: _set(_tool_call, mark))) as items:
+            async for item in items:
+                yield item
+
+    return run_json_stream
+
+
+def _routed(tool: Any) -> tuple[Binding, str] | None:
+    """(binding, node) when this run of ``tool`` is the marked call."""
+    call = _tool_call.get()
+    return None if call is None or call[1] is not tool else (call[0], call[2])
+
+
+async def _through_halo(
+    tool: Any,
+    route: tuple[Binding, str],
+    body: Callable[[dict[str, Any]], Any],
+    func: Any,
+    arguments: dict[str, Any],
+    cancellation_token: CancellationToken,
+) -> Any:
+    """``body(arguments)`` as one Halo tool call of ``tool``; raises what the tool raised."""
+    name_body(body, func, type(tool), tool.name)
+    b, node = route
+    call = b.session.acall_tool(
+        body,
+        (arguments,),
+        pure=getattr(tool, "halo_pure", False) is True,
+        node=node,
+        retry=policy_of(func),
+    )
+    future = asyncio.ensure_future(call)
+    cancellation_token.link_future(future)
+    try:
+        return await future
+    except ToolCallError as e:
+        error = own_error(e)
+    raise error
+
+
+def _function_body(tool: Any, cancellation_token: CancellationToken) -> Callable[..., Any]:
+    """The tool's function as one call (the token kept out of the dedup key)."""
     func = tool._func
     hidden = {"cancellation_token": cancellation_token} if tool._has_cancellation_support else {}
+    if asyncio.iscoroutinefunction(func):
+
+        async def abody(arguments: dict[str, Any]) -> Any:
+            return await func(**arguments, **hidden)
+
+        return abody
 
     def body(arguments: dict[str, Any]) -> Any:
         return func(**arguments, **hidden)
 
-    # the dedup key of a pure tool: the function behind the tool, its name, its arguments
-    body.__module__ = getattr(func, "__module__", None) or type(tool).__module__
-    body.__qualname__ = f"{getattr(func, '__qualname__', type(tool).__qualname__)}[{tool.name}]"
-    body.__name__ = tool.name
     return body
-
-
-def _own_error(e: ToolCallError) -> BaseException:
-    """The tool's own exception, which AutoGen reports to the model as without Halo (a copy:
-    merged calls share one)."""
-    cause = e.__cause__
-    if not isinstance(cause, Exception):
-        return e
-    try:
-        return copy.copy(cause)
-    except Exception:
-        return cause
 
 
 def _function_run(original: Hook) -> Hook:
     async def run(self: Any, args: Any, cancellation_token: CancellationToken) -> Any:
-        call = _tool_call.get()
-        if call is None or call[1] is not self or inspect.iscoroutinefunction(self._func):
+        route = _routed(self)
+        if route is None:
             return await original(self, args, cancellation_token)
-        b, _, node = call
         arguments = {n: getattr(args, n) for n in self._signature.parameters if hasattr(args, n)}
-        future = asyncio.ensure_future(
-            b.session.atool(
-                _tool_body(self, cancellation_token),
-                arguments,
-                pure=getattr(self, "halo_pure", False) is True,
-                node=node,
-                retry=policy_of(self._func),
-            )
-        )
-        cancellation_token.link_future(future)
-        try:
-            return await future
-        except ToolCallError as e:
-            raise _own_error(e) from None
+        body = _function_body(self, cancellation_token)
+        return await _through_halo(self, route, body, self._func, arguments, cancellation_token)
 
     return run
+
+
+def _task_run(original: Hook) -> Hook:
+    """``AgentTool`` / ``TeamTool``: the agent's or team's run as one Halo tool call."""
+
+    async def run(self: Any, args: Any, cancellation_token: CancellationToken) -> Any:
+        route = _routed(self)
+        if route is None:
+            return await original(self, args, cancellation_token)
+
+        async def body(arguments: dict[str, Any]) -> Any:
+            return await original(self, args, cancellation_token)
+
+        return await _through_halo(self, route, body, None, args.model_dump(), cancellation_token)
+
+    return run
+
+
+def _task_run_stream(original: Hook) -> Hook:
+    """Streamed ``AgentTool`` / ``TeamTool`` runs (``AssistantAgent``'s default workbench): one
+    Halo tool call whose items reach the caller as they come (a merged caller gets them all
+    when the run it waits on ends)."""
+
+    async def run_stream(
+        self: Any, args: Any, cancellation_token: CancellationToken
+    ) -> AsyncGenerator[Any, None]:
+        route = _routed(self)
+        if route is None:
+            async with contextlib.aclosing(original(self, args, cancellation_token)) as items:
+                async for item in items:
+                    yield item
+            return
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def body(arguments: dict[str, Any]) -> list[Any]:
+            seen = []
+            async with contextlib.aclosing(original(self, args, cancellation_token)) as items:
+                async for item in items:
+                    seen.append(item)
+                    queue.put_nowait(item)
+            return seen
+
+        done = asyncio.ensure_future(
+            _through_halo(self, route, body, None, args.model_dump(), cancellation_token)
+        )
+        passed = 0
+        try:
+            async for item in _relay(queue, done):
+                passed += 1
+                yield item
+            for item in done.result()[passed:]:  # raises what the run raised
+                yield item
+        finally:
+            done.cancel()
+
+    return run_stream
+
+
+async def _relay(queue: asyncio.Queue[T], done: asyncio.Future[Any]) -> AsyncGenerator[T, None]:
+    """The items put on ``queue`` until ``done``, then those left on it."""
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+            continue
+        getter.cancel()
+        while not queue.empty():
+            yield queue.get_nowait()
+        return
 
 
 # ---- runs as instances -----------------------------------------------------------------------
@@ -375,7 +447,7 @@ def _team_run_stream(original: Hook) -> Hook:
             _warn_own_runtime()
             session = None
         with _registered(session) as ref:
-            async with contextlib.aclosing(_stepped(own, lambda: _as(ref, None))) as items:
+            async with contextlib.aclosing(astepped(own, lambda: _as(ref, None))) as items:
                 async for item in items:
                     yield item
 
@@ -394,7 +466,7 @@ def _agent_run_stream(original: Hook) -> Hook:
     async def run_stream(self: Any, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         own = original(self, *args, **kwargs)
         with _registered(_instance_session()) as ref:
-            async with contextlib.aclosing(_stepped(own, lambda: _as(ref, self.name))) as items:
+            async with contextlib.aclosing(astepped(own, lambda: _as(ref, self.name))) as items:
                 async for item in items:
                     yield item
 
@@ -414,7 +486,10 @@ def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
         (BaseOpenAIChatCompletionClient, "create_stream", _client_create_stream),
         *((c, name, h) for c in completions for name, h in sdk_hooks.items() if name in vars(c)),
         (BaseTool, "run_json", _run_json),
+        (BaseStreamTool, "run_json_stream", _run_json_stream),
         (FunctionTool, "run", _function_run),
+        (TaskRunnerTool, "run", _task_run),
+        (TaskRunnerTool, "run_stream", _task_run_stream),
         (BaseGroupChat, "run_stream", _team_run_stream),
         (BaseChatAgent, "run", _agent_run),
         (BaseChatAgent, "run_stream", _agent_run_stream),
@@ -434,6 +509,7 @@ def install() -> None:
     """Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`)."""
     with _install_lock:
         if not _originals:
+            keep_warning_sites()
             for cls, name, make in _patches():
                 _originals[(cls, name)] = original = vars(cls)[name]
                 setattr(cls, name, functools.wraps(original)(make(original)))
@@ -458,7 +534,7 @@ class _ProbeSession:
         self.chats.append(messages)
         return ChatResult("probe", 1, 1, 0, "stop", [], content="probe")
 
-    async def atool(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    async def acall_tool(self, fn: Callable[..., Any], args: Any, **options: Any) -> Any:
         self.tools.append(fn.__name__)
         return fn(*args)
 

@@ -13,26 +13,29 @@ entering a binding, inert outside one):
   direct ``.stream()`` cannot slip past Halo to the model's own endpoint.
 * ``BaseChatModel._iter_v2_events`` / ``_aiter_v2_events``: the v2 event path (``stream_events(
   version="v3")`` and invokes with a v2 streaming handler) gets the events of Halo's answer.
-* ``BaseTool.run`` / ``arun`` mark the call; the concrete tool class's ``_run`` is wrapped (once, on
-  first use) so that only the tool body runs on Halo's tool pool via ``Session.tool``. Callbacks
+* ``BaseTool.run`` / ``arun`` mark the call; the concrete tool class's ``_run`` (and, for an
+  async-native tool, its ``_arun``) is wrapped (once, on first use) so that only the tool body runs
+  through Halo via ``Session.call_tool`` / ``acall_tool`` (sync bodies on the tool pool, async ones
+  on the caller's loop), raising the very exception the tool raised. Callbacks
   (``on_tool_start`` / ``on_tool_end`` / ``on_tool_error``), input validation, error handling
   (``handle_tool_error``) and the ``ToolMessage`` formatting (with each caller's own
   ``tool_call_id``) stay in the caller, so merged pure calls still look like separate calls.
 
 A model the binding does not serve (``unmapped="passthrough"``) runs LangChain's own code for
-each of these paths, wrapped in ``Session.passthrough`` / ``apassthrough`` so the session's graph
-records the call (its streams are collected, then yielded; chat models it calls run unhooked).
+each of these paths, wrapped in ``Session.passthrough`` / ``passthrough_stream`` (and their async
+twins) so the session's graph records the call; its streams stream chunk by chunk, and stop when
+their consumer does (chat models it calls run unhooked).
 
 Requests and results are built by :mod:`halo_adapters.langchain_requests` (for ``ChatOpenAI``:
 its own request payload and result parsing, so tool calls and structured output come back as
-from ``vllm serve``). Known gaps: async-native tools (a ``coroutine`` or own ``_arun``) run
-natively, not on Halo's pool; streaming is emulated with one chunk carrying the whole answer.
+from ``vllm serve``). Known gap: a served model's stream is one chunk carrying the whole answer
+(Halo answers whole).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-import copy
 import functools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -49,6 +52,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
+from halo_adapters._hooking import (
+    astepped,
+    keep_warning_sites,
+    name_body,
+    own_error,
+    set_var,
+    stepped,
+)
 from halo_adapters.binding import Binding, active, in_context
 from halo_adapters.langchain_requests import (
     as_chunk,
@@ -145,28 +156,40 @@ def _wants_protocol_stream(
 
 def _passthrough(b: Binding, model: BaseChatModel, node: str | None, fn: Callable[[], T]) -> T:
     """``fn()`` (LangChain's own code for a model Halo does not serve), recorded by the session."""
-    token = _passing.set(True)
-    try:
-        label = model_id(model) or type(model).__name__
-        return b.session.passthrough(fn, model=label, node=node)
-    finally:
-        _passing.reset(token)
+    with _passing_scope():
+        return b.session.passthrough(fn, model=_label(model), node=node)
 
 
 async def _apassthrough(
     b: Binding, model: BaseChatModel, node: str | None, afn: Callable[[], Awaitable[T]]
 ) -> T:
     """Async :func:`_passthrough`."""
-    token = _passing.set(True)
-    try:
-        label = model_id(model) or type(model).__name__
-        return await b.session.apassthrough(afn, model=label, node=node)
-    finally:
-        _passing.reset(token)
+    with _passing_scope():
+        return await b.session.apassthrough(afn, model=_label(model), node=node)
 
 
-async def _alist(it: AsyncIterator[T]) -> list[T]:
-    return [x async for x in it]
+def _label(model: BaseChatModel) -> str:
+    return model_id(model) or type(model).__name__
+
+
+def _passing_scope() -> contextlib.AbstractContextManager[None]:
+    return set_var(_passing, True)
+
+
+def _passthrough_stream(
+    b: Binding, model: BaseChatModel, node: str | None, own: Iterator[T]
+) -> Iterator[T]:
+    """A passed-through stream, item by item (the model's own code runs unhooked)."""
+    items = stepped(own, _passing_scope)
+    return b.session.passthrough_stream(items, model=_label(model), node=node)
+
+
+def _apassthrough_stream(
+    b: Binding, model: BaseChatModel, node: str | None, own: AsyncIterator[T]
+) -> AsyncIterator[T]:
+    """Async :func:`_passthrough_stream` (close it: ``contextlib.aclosing``)."""
+    items = astepped(own, _passing_scope)
+    return b.session.apassthrough_stream(items, model=_label(model), node=node)
 
 
 def _halo_chat(
@@ -267,7 +290,7 @@ def _iter_v2_events(
         yield from own()
         return
     if not b.serves(model_id(self)):
-        yield from _passthrough(b, self, graph_node(run_manager), lambda: list(own()))
+        yield from _passthrough_stream(b, self, graph_node(run_manager), own())
         return
     chunk = one_chunk(_halo_chat(b, self, messages, stop, run_manager, kwargs))
     for event in chunks_to_events(
@@ -300,8 +323,10 @@ async def _aiter_v2_events(
             yield e
         return
     if not b.serves(model_id(self)):
-        for e in await _apassthrough(b, self, graph_node(run_manager), lambda: _alist(own())):
-            yield e
+        events = _apassthrough_stream(b, self, graph_node(run_manager), own())
+        async with contextlib.aclosing(events):
+            async for e in events:
+                yield e
         return
     chunk = one_chunk(await _ahalo_chat(b, self, messages, stop, run_manager, kwargs))
     for event in chunks_to_events(
@@ -323,7 +348,7 @@ def _stream(
     if b is None:
         yield from own()
     elif not b.serves(model_id(self)):
-        yield from _passthrough(b, self, graph_node(None, config), lambda: list(own()))
+        yield from _passthrough_stream(b, self, graph_node(None, config), own())
     else:
         yield as_chunk(self.invoke(input, config=config, stop=stop, **kwargs))
 
@@ -340,8 +365,10 @@ async def _astream(
         async for chunk in own():
             yield chunk
     elif not b.serves(model_id(self)):
-        for chunk in await _apassthrough(b, self, graph_node(None, config), lambda: _alist(own())):
-            yield chunk
+        chunks = _apassthrough_stream(b, self, graph_node(None, config), own())
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
     else:
         yield as_chunk(await self.ainvoke(input, config=config, stop=stop, **kwargs))
 
@@ -359,7 +386,7 @@ class _Route:
 _route: contextvars.ContextVar[_Route | None] = contextvars.ContextVar(
     "halo_lc_tool_route", default=None
 )
-_wrapped_runs: dict[type, Any] = {}  # tool class -> the _run it had before
+_wrapped: dict[tuple[type, str], Any] = {}  # (tool class, "_run"/"_arun") -> its own, if any
 _wrap_lock = threading.Lock()
 _NOT_KEYED = ("run_manager", "config", "callbacks")
 
@@ -382,76 +409,88 @@ def _retry_of(tool: BaseTool, func: Any) -> RetryPolicy | None:
     return policy if isinstance(policy, RetryPolicy) else policy_of(func)
 
 
-def _reraise_original(e: ToolCallError) -> BaseException:
-    """The tool's own exception (so ``handle_tool_error`` etc. behave as without Halo)."""
-    cause = e.__cause__
-    if not isinstance(cause, Exception):
-        return e
-    try:
-        own = copy.copy(cause)  # merged calls share one exception object
-    except Exception:
-        own = cause
-    if own is not cause or not getattr(own, "__notes__", None):
-        own.add_note(f"(Halo: {e})")
-    return own
+_Method = Callable[..., Any]
 
 
-def _wrap_run_of(cls: type) -> None:
-    """Wrap ``cls._run`` (once) so a routed call runs its body on Halo's tool pool."""
-    current = cls._run  # type: ignore[attr-defined]
-    if getattr(current, "__halo_wrapped__", False) or cls in _wrapped_runs:
-        return
+def _routed(cls: type, name: str, make: Callable[[_Method], _Method]) -> None:
+    """Wrap ``cls.<name>`` (``_run`` or ``_arun``) once with ``make(original)``."""
+    key = (cls, name)
     with _wrap_lock:
-        current = cls._run  # type: ignore[attr-defined]
-        if getattr(current, "__halo_wrapped__", False) or cls in _wrapped_runs:
+        current = getattr(cls, name)
+        if getattr(current, "__halo_wrapped__", False) or key in _wrapped:
             return
-        original = current
-
-        @functools.wraps(original)
-        def _run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
-            route = _route.get()
-            if route is None or route.tool is not self or _in_tool_pool.get():
-                return original(self, *args, **kwargs)
-            hidden = {k: kwargs.pop(k) for k in _NOT_KEYED if k in kwargs}
-            ctx = contextvars.copy_context()  # the tool sees the caller's config / tracing
-
-            def body(*a: Any, **kw: Any) -> Any:
-                def inner() -> Any:
-                    _in_tool_pool.set(True)
-                    _route.set(None)
-                    return original(self, *a, **kw, **hidden)
-
-                return ctx.run(inner)
-
-            # the dedup key of a pure tool: the function behind the tool, its name, its arguments
-            func = getattr(self, "func", None) or cls
-            body.__module__ = getattr(func, "__module__", cls.__module__)
-            body.__qualname__ = f"{getattr(func, '__qualname__', cls.__qualname__)}[{self.name}]"
-            body.__name__ = self.name
-            try:
-                return route.binding.session.tool(
-                    body,
-                    *args,
-                    pure=_is_pure(self),
-                    node=route.node,
-                    retry=_retry_of(self, func),
-                    **kwargs,
-                )
-            except ToolCallError as e:
-                raise _reraise_original(e) from None
-
-        _run.__halo_wrapped__ = True  # type: ignore[attr-defined]
-        _wrapped_runs[cls] = cls.__dict__.get("_run")
-        cls._run = _run  # type: ignore[attr-defined]
+        wrapper = functools.wraps(current)(make(current))
+        wrapper.__halo_wrapped__ = True  # type: ignore[attr-defined]
+        _wrapped[key] = cls.__dict__.get(name)
+        setattr(cls, name, wrapper)
 
 
-def _routable(tool: BaseTool, async_api: bool) -> bool:
-    """Whether the call's body is the sync ``_run`` (async-native tools run natively)."""
-    if not async_api:
-        return True
+def _session_for(self: BaseTool, body: Callable[..., Any], func: Any) -> tuple[Any, dict[str, Any]]:
+    """The routed call's session and Halo's options for it (``body`` named for the dedup key:
+    the function behind the tool, its name, its arguments)."""
+    name_body(body, func, type(self), self.name)
+    route = _route.get()
+    assert route is not None
+    options = {"pure": _is_pure(self), "node": route.node, "retry": _retry_of(self, func)}
+    return route.binding.session, options
+
+
+def _mine(self: BaseTool) -> bool:
+    """Whether this call of ``self`` is one the hooks routed (and not already in its body)."""
+    route = _route.get()
+    return route is not None and route.tool is self and not _in_tool_pool.get()
+
+
+def _run_through_halo(original: _Method) -> _Method:
+    def _run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        if not _mine(self):
+            return original(self, *args, **kwargs)
+        hidden = {k: kwargs.pop(k) for k in _NOT_KEYED if k in kwargs}
+        ctx = contextvars.copy_context()  # the tool sees the caller's config / tracing
+
+        def body(*a: Any, **kw: Any) -> Any:
+            def inner() -> Any:
+                _in_tool_pool.set(True)
+                return original(self, *a, **kw, **hidden)
+
+            return ctx.run(inner)
+
+        session, options = _session_for(self, body, getattr(self, "func", None))
+        try:
+            return session.call_tool(body, args, kwargs, **options)
+        except ToolCallError as e:
+            error = own_error(e)
+        raise error
+
+    return _run
+
+
+def _arun_through_halo(original: _Method) -> _Method:
+    async def _arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        if not _mine(self) or not _async_native(self):
+            return await original(self, *args, **kwargs)
+        hidden = {k: kwargs.pop(k) for k in _NOT_KEYED if k in kwargs}
+
+        async def body(*a: Any, **kw: Any) -> Any:  # a task of its own, in the caller's context
+            _in_tool_pool.set(True)
+            return await original(self, *a, **kw, **hidden)
+
+        session, options = _session_for(self, body, getattr(self, "coroutine", None))
+        try:
+            return await session.acall_tool(body, args, kwargs, **options)
+        except ToolCallError as e:
+            error = own_error(e)
+        raise error
+
+    return _arun
+
+
+def _async_native(tool: BaseTool) -> bool:
+    """Whether ``arun`` runs an async body (a ``coroutine`` or an own ``_arun``); else LangChain
+    runs the sync ``_run`` in an executor."""
     if getattr(tool, "coroutine", None) is not None:
-        return False
-    return type(tool)._arun is BaseTool._arun or isinstance(tool, StructuredTool | Tool)
+        return True
+    return type(tool)._arun is not BaseTool._arun and not isinstance(tool, StructuredTool | Tool)
 
 
 def _tool_node(tool: BaseTool, kwargs: Mapping[str, Any]) -> str:
@@ -461,26 +500,23 @@ def _tool_node(tool: BaseTool, kwargs: Mapping[str, Any]) -> str:
 
 def _tool_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
     b = active()
-    if b is None or _in_tool_pool.get() or not _routable(self, False):
+    if b is None or _in_tool_pool.get():
         return _originals["tool_run"](self, tool_input, *args, **kwargs)
-    _wrap_run_of(type(self))
-    token = _route.set(_Route(b, self, _tool_node(self, kwargs)))
-    try:
+    _routed(type(self), "_run", _run_through_halo)
+    with set_var(_route, _Route(b, self, _tool_node(self, kwargs))):
         return _originals["tool_run"](self, tool_input, *args, **kwargs)
-    finally:
-        _route.reset(token)
 
 
 async def _tool_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
     b = active()
-    if b is None or _in_tool_pool.get() or not _routable(self, True):
+    if b is None or _in_tool_pool.get():
         return await _originals["tool_arun"](self, tool_input, *args, **kwargs)
-    _wrap_run_of(type(self))
-    token = _route.set(_Route(b, self, _tool_node(self, kwargs)))
-    try:  # BaseTool._arun runs _run in an executor that copies this context
+    if _async_native(self):
+        _routed(type(self), "_arun", _arun_through_halo)
+    else:  # BaseTool._arun runs _run in an executor that copies this context
+        _routed(type(self), "_run", _run_through_halo)
+    with set_var(_route, _Route(b, self, _tool_node(self, kwargs))):
         return await _originals["tool_arun"](self, tool_input, *args, **kwargs)
-    finally:
-        _route.reset(token)
 
 
 # ---- install / uninstall / self-test ---------------------------------------------------------
@@ -508,6 +544,7 @@ def install() -> None:
     with _install_lock:
         if _originals:
             return
+        keep_warning_sites()
         for key, (cls, name, hook) in _PATCHES.items():
             original = cls.__dict__[name]
             _originals[key] = original
@@ -521,12 +558,12 @@ def uninstall() -> None:
             if key in _originals:
                 setattr(cls, name, _originals.pop(key))
         with _wrap_lock:
-            for tool_cls, own in _wrapped_runs.items():
+            for (tool_cls, name), own in _wrapped.items():
                 if own is None:
-                    delattr(tool_cls, "_run")
+                    delattr(tool_cls, name)
                 else:
-                    tool_cls._run = own  # type: ignore[attr-defined]
-            _wrapped_runs.clear()
+                    setattr(tool_cls, name, own)
+            _wrapped.clear()
 
 
 class _ProbeSession:
@@ -540,11 +577,9 @@ class _ProbeSession:
         self.calls.append((messages, kw))
         return HaloChatResult("probe", 1, 1, 0, "stop", [], content="probe")
 
-    def tool(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        for halo_arg in ("pure", "node", "retry"):
-            kw.pop(halo_arg, None)
+    def call_tool(self, fn: Any, args: Any, kwargs: Any, **options: Any) -> Any:
         self.tools.append(fn.__name__)
-        return fn(*args, **kw)
+        return fn(*args, **kwargs)
 
 
 def self_test() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import copy
 import hashlib
 import json
@@ -150,6 +152,23 @@ def independent_copy(value: Any) -> Any:
         return value
 
 
+def exception_copy(exc: BaseException) -> BaseException:
+    """An exception equal to ``exc`` for one more caller of a merged call: same class, ``args``,
+    attributes, cause, context, notes and traceback, made without running its ``__init__`` (which
+    may format its message again). An exception that cannot be made so is shared."""
+    cls = type(exc)
+    try:
+        twin = cls.__new__(cls, *exc.args)
+        twin.args = exc.args
+        twin.__dict__.update(vars(exc))
+    except Exception:
+        return exc
+    twin.__cause__ = exc.__cause__
+    twin.__context__ = exc.__context__
+    twin.__suppress_context__ = exc.__suppress_context__
+    return twin.with_traceback(exc.__traceback__)
+
+
 def _digest(obj: Any) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -194,6 +213,10 @@ class ToolCall:
     node: str = ""
     #: How often to try it (a :class:`~halo_core.runtime.retry.RetryPolicy`; None: once).
     retry: RetryPolicy | None = None
+    #: Where an ``async def`` tool runs: its caller's event loop and context (None: a fresh loop
+    #: on a pool thread), so loop-bound clients and the caller's context variables keep working.
+    loop: asyncio.AbstractEventLoop | None = None
+    context: contextvars.Context | None = None
 
     @property
     def name(self) -> str:

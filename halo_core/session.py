@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import itertools
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -58,6 +68,7 @@ from halo_core.scheduler.critical_path import ToolTimeAhead
 from halo_core.scheduler.forecast import calls_of, forecast, simulate_shared
 
 log = logging.getLogger("halo")
+T = TypeVar("T")
 
 #: Steps an engine must have run before :meth:`Session.step_cost` refits from them.
 MIN_FIT_STEPS = 32
@@ -360,48 +371,86 @@ class Session:
     def _tool_call(
         self,
         fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any] | None,
         pure: bool,
         node: str | None,
         retry: RetryPolicy | None,
+        on_loop: bool,
     ) -> concurrent.futures.Future[Any]:
         inst = current_instance()
         label = self._node(inst, node, getattr(fn, "__name__", "tool"))
         policy = retry or policy_of(fn)
-        call = ToolCall(next(self._ids), fn, args, kwargs, pure, inst, label, policy)
+        call = ToolCall(
+            next(self._ids), fn, tuple(args), dict(kwargs or {}), pure, inst, label, policy
+        )
+        if on_loop and inspect.iscoroutinefunction(fn):
+            call.loop, call.context = asyncio.get_running_loop(), contextvars.copy_context()
         journal = inst.journal if inst is not None else None
         if journal is None:
             return self._processor.submit_tool(call)
         ticket, value = journal.lookup(label, call.key, "tool", side_effect=not pure)
         if value is not MISS:
             return _done(value)
-        if not pure:  # journaled on the tool's own thread, before and after it runs
+        if not pure:  # journaled where it runs, before and after
             call.fn = journal.around(ticket, fn)
             return self._processor.submit_tool(call)
         return _journaled(journal, ticket, self._processor.submit_tool(call))
 
+    def call_tool(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        pure: bool = False,
+        node: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls are merged across instances.
+
+        A merged result reaches each caller as its own deep copy. Exceptions come back as
+        :class:`~halo_core.errors.ToolCallError` naming the instance and the tool; its
+        ``__cause__`` is the very exception the tool raised (a merged caller gets an equal one,
+        made without running its ``__init__`` again). ``retry`` (default: the policy declared with
+        :func:`halo_core.retry`, else none) tries it again on the errors it names. The tool's own
+        arguments stay in ``args`` / ``kwargs``, apart from Halo's.
+        """
+        return self._tool_call(fn, args, kwargs, pure, node, retry, False).result()
+
+    async def acall_tool(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        pure: bool = False,
+        node: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Awaitable :meth:`call_tool`. An ``async def`` tool runs as a task on the caller's loop,
+        in the caller's context (it may use the loop's clients and make Halo calls itself)."""
+        fut = self._tool_call(fn, args, kwargs, pure, node, retry, True)
+        return await asyncio.wrap_future(fut)
+
     def tool(
         self,
         fn: Callable[..., Any],
+        /,
         *args: Any,
         pure: bool = False,
         node: str | None = None,
         retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls are merged across instances.
-
-        A merged result reaches each caller as its own deep copy. Exceptions come back as
-        :class:`~halo_core.errors.ToolCallError` naming the instance and the tool. ``retry``
-        (default: the policy declared with :func:`halo_core.retry`, else none) tries it again
-        on the errors it names.
-        """
-        return self._tool_call(fn, args, kwargs, pure, node, retry).result()
+        """:meth:`call_tool` written as a call: ``s.tool(fn, x, y=1, pure=True)``. A tool with
+        parameters named ``pure``, ``node`` or ``retry`` goes through :meth:`call_tool`."""
+        return self.call_tool(fn, args, kwargs, pure=pure, node=node, retry=retry)
 
     async def atool(
         self,
         fn: Callable[..., Any],
+        /,
         *args: Any,
         pure: bool = False,
         node: str | None = None,
@@ -409,7 +458,7 @@ class Session:
         **kwargs: Any,
     ) -> Any:
         """Awaitable :meth:`tool`."""
-        return await asyncio.wrap_future(self._tool_call(fn, args, kwargs, pure, node, retry))
+        return await self.acall_tool(fn, args, kwargs, pure=pure, node=node, retry=retry)
 
     @contextmanager
     def _outside(self, model: str, node: str | None) -> Iterator[None]:
@@ -436,6 +485,27 @@ class Session:
         """Awaitable :meth:`passthrough`."""
         with self._outside(model, node):
             return await fn()
+
+    def passthrough_stream(
+        self, stream: Iterable[T], *, model: str, node: str | None = None
+    ) -> Iterator[T]:
+        """``stream``'s items as they come, for a stream Halo does not serve, recorded as one
+        passthrough call from the first item asked for to its end (closing this closes it)."""
+        with self._outside(model, node):
+            yield from stream
+
+    async def apassthrough_stream(
+        self, stream: AsyncIterator[T], *, model: str, node: str | None = None
+    ) -> AsyncGenerator[T, None]:
+        """Async :meth:`passthrough_stream`: cancelling or closing it closes ``stream``."""
+        with self._outside(model, node):
+            try:
+                async for item in stream:
+                    yield item
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     # ---- batches -----------------------------------------------------------------------------
     def _instances(

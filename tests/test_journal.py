@@ -19,7 +19,7 @@ from halo_core import (
     Session,
 )
 from halo_core.journal.codec import Unjournalable, decode, encode
-from tests.fake_engine import FakeEngine
+from halo_core.testing.fake_engine import FakeEngine
 
 
 def _requests(s: Session) -> int:

@@ -478,10 +478,10 @@ def test_tool_body_runs_on_the_session_pool_with_callbacks_in_the_caller() -> No
     ran: list[tuple[Any, ...]] = []
 
     class PoolSession(FakeSession):
-        def tool(
-            self, fn: Any, *args: Any, pure: bool, node: str | None, retry: Any, **kw: Any
+        def call_tool(
+            self, fn: Any, args: Any, kw: Any, *, pure: bool, node: str | None, retry: Any
         ) -> Any:
-            ran.append((fn.__qualname__, args, kw, pure, node))
+            ran.append((fn.__qualname__, tuple(args), kw, pure, node))
             return fn(*args, **kw)
 
     handler = CountingHandler()
@@ -515,6 +515,15 @@ class PassSession(FakeSession):
     async def apassthrough(self, afn: Any, *, model: str, node: str | None = None) -> Any:
         self.passed.append((model, node))
         return await afn()
+
+    def passthrough_stream(self, it: Any, *, model: str, node: str | None = None) -> Any:
+        self.passed.append((model, node))
+        yield from it
+
+    async def apassthrough_stream(self, it: Any, *, model: str, node: str | None = None) -> Any:
+        self.passed.append((model, node))
+        async for item in it:
+            yield item
 
 
 async def _collect(it: Any) -> list[Any]:

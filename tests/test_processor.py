@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from halo_core import OptimizerConfig, Session, ToolCallError
-from tests.fake_engine import FakeEngine
+from halo_core.testing.fake_engine import FakeEngine
 
 
 def _msg(text: str) -> list[dict[str, str]]:

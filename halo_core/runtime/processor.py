@@ -20,7 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from halo_core.backends.base import Engine, EngineRequest
-from halo_core.calls import ChatResult, InstanceRef, LLMCall, ToolCall, independent_copy
+from halo_core.calls import (
+    ChatResult,
+    InstanceRef,
+    LLMCall,
+    ToolCall,
+    exception_copy,
+    independent_copy,
+)
 from halo_core.config import OptimizerConfig, SessionConfig
 from halo_core.errors import LLMCallError, ToolCallError
 from halo_core.graph import CallRecord, ConsolidatedGraph
@@ -322,7 +329,8 @@ class Processor:
             if not ok:
                 rec.error = f"{type(result).__name__}: {result}"
                 err = _error(call, result)
-                err.__cause__ = result
+                # the call that ran gets the very exception raised; each merged one its own twin
+                err.__cause__ = result if i == 0 else exception_copy(result)
                 fut.set_exception(err)
             else:
                 if isinstance(result, ChatResult) and i == 0:

@@ -42,7 +42,7 @@ class RetryPolicy:
         """The sleeps between tries."""
         return [self.backoff_s * self.multiplier**i for i in range(self.attempts - 1)]
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` under this policy."""
         for delay in self.delays():
             try:
@@ -52,7 +52,9 @@ class RetryPolicy:
                 time.sleep(delay)
         return fn(*args, **kwargs)
 
-    async def acall(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    async def acall(
+        self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
+    ) -> Any:
         """Awaitable :meth:`call` for ``async def`` tools."""
         for delay in self.delays():
             try:

@@ -1,5 +1,6 @@
-"""A fake engine for tests of scheduling and journal logic (no model: the proof that features
-work on vLLM lives in the engine tests), and ``conftest.fake_session`` serves it."""
+"""A fake engine for tests of scheduling and journal logic and for running a framework's own test
+suite under a binding (no model: the proof that features work on vLLM lives in the engine
+tests). Register it with :func:`register`; ``EngineConfig(backend="fake")`` then builds one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest, ChatResult
+from halo_core.config import EngineConfig
 from halo_core.scheduler.cost_model import StepRecord
 
 
@@ -27,7 +29,7 @@ class FakeEngine:
 
     def prepare(self, request: ChatRequest) -> PreparedChat:
         ids = [ord(c) for m in request.messages for c in m["content"]]
-        t = request.sampling.get("temperature", 0.0)
+        t = request.sampling.get("temperature") or 0.0  # None: the engine default, greedy
         return PreparedChat(ids, request.sampling, t > 0 and request.sampling.get("seed") is None)
 
     def submit(
@@ -58,3 +60,16 @@ class FakeEngine:
 
     def shutdown(self) -> None:
         pass
+
+
+def register() -> None:
+    """Make ``EngineConfig(backend="fake")`` build a :class:`FakeEngine` (its
+    ``wait_for_leader_prefill`` decides ``reuses_prefix_in_order``)."""
+    from halo_core.backends import registry
+
+    def make(key: str, cfg: EngineConfig) -> FakeEngine:
+        engine = FakeEngine()
+        engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
+        return engine
+
+    registry.register("fake", make)
