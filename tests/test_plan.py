@@ -441,15 +441,7 @@ class RecordingSession(_SessionLike):
     async def achat(self, messages: Any, **kw: Any) -> HaloChatResult:
         return self.chat(messages, **kw)
 
-    def tool(
-        self,
-        fn: Any,
-        *args: Any,
-        pure: bool = False,
-        node: str | None = None,
-        retry: Any = None,
-        **kw: Any,
-    ) -> Any:
+    def call_tool(self, fn: Any, args: Any, kw: Any, *, node: str | None, **options: Any) -> Any:
         self._record("tool", node, None)
         return fn(*args, **kw)
 
