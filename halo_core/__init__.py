@@ -24,9 +24,10 @@ from halo_core.journal import (
     JournalMismatchError,
 )
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
+from halo_core.report import RunReport
 from halo_core.runtime import current_instance, enter_instance, leave_instance
 from halo_core.runtime.retry import RetryPolicy, retry
-from halo_core.session import RunReport, Session
+from halo_core.session import Session
 
 __all__ = [
     "END",
