@@ -31,11 +31,12 @@ from halo_core.calls import (
     validate_sampling,
 )
 from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig, check_priorities
+from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
 from halo_core.graph import ConsolidatedGraph
 from halo_core.journal import MISS, Journal
 from halo_core.journal.runs import done, journaled
-from halo_core.logs import configure_engine_logs
+from halo_core.logs import configure_engine_logs, engine_log_env
 from halo_core.report import RunReport
 from halo_core.runtime import (
     Observer,
@@ -78,10 +79,11 @@ class Session:
         #: Each engine's calibrated step cost (engines with ``calibrate=True``).
         self.calibrated: dict[str, StepCost] = {}
         try:
-            for key, cfg in config.engines.items():
-                self.engines[key] = make_engine(key, cfg)
-                if cfg.calibrate and (cost := load_or_calibrate(self.engines[key])):
-                    self.calibrated[key] = cost
+            with scoped_env(engine_log_env(config.engine_log_level)):
+                for key, cfg in config.engines.items():
+                    self.engines[key] = make_engine(key, cfg)
+                    if cfg.calibrate and (cost := load_or_calibrate(self.engines[key])):
+                        self.calibrated[key] = cost
         except BaseException:
             self.close()
             raise

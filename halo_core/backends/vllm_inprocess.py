@@ -23,7 +23,9 @@ from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
+from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, EngineDiedError
+from halo_core.logs import engine_log_env
 from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
 from halo_core.scheduler.turns import DEVICE
@@ -40,12 +42,16 @@ def _cpu_only() -> bool:
     return not torch.cuda.is_available()
 
 
-def _set_engine_env(cfg: EngineConfig) -> None:
-    """Environment vLLM reads at engine creation (measured best settings for CPU machines)."""
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine core in process: ~4 s start
+def _engine_env(cfg: EngineConfig) -> dict[str, str]:
+    """Environment vLLM reads at engine creation (measured best settings for CPU machines), on
+    top of the log level the session sets around it; set only while an engine is created."""
+    env = {k: os.environ[k] for k in engine_log_env() if k in os.environ}
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine core in process: ~4 s start
     if _cpu_only():
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{(os.cpu_count() or 1) - 1}")
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
+        bind = f"0-{(os.cpu_count() or 1) - 1}"
+        env["VLLM_CPU_OMP_THREADS_BIND"] = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", bind)
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
+    return env
 
 
 # Engines alive in this process. vLLM's engine-core shutdown tears down the process-wide
@@ -99,7 +105,11 @@ class VLLMEngine:
             raise ConfigError(
                 f"model {cfg.model!r} (engine {key!r}) is not a directory; give a model dir or id"
             )
-        _set_engine_env(cfg)
+        self._env = _engine_env(cfg)
+        with scoped_env(self._env):
+            self._start_engine(cfg, key)
+
+    def _start_engine(self, cfg: EngineConfig, key: str) -> None:
         from vllm import EngineArgs
 
         self._counts = _CounterLogger()
@@ -369,7 +379,8 @@ class VLLMEngine:
         fresh = None
         if self.deaths <= self.cfg.max_restarts:
             try:
-                fresh = self._new_engine()
+                with scoped_env(self._env):
+                    fresh = self._new_engine()
             except Exception as e:
                 log.exception("engine %r could not restart", self.key)
                 error = e
