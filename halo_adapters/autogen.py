@@ -11,9 +11,9 @@
 
 Under a binding every ``OpenAIChatCompletionClient`` call and every sync ``FunctionTool`` call
 of the teams goes through the session, and each top-level ``team.run`` / ``agent.run`` is one
-Halo instance, so the teams' calls coalesce (see :mod:`halo_adapters.autogen_hook`).
+Halo instance, so the teams' calls coalesce (see :mod:`halo_adapters._autogen_hook`).
 :func:`batch` / :func:`abatch` also return the run report. Tools merge across instances only
-when declared :func:`pure`.
+when declared :func:`halo_adapters.pure`; :func:`plan_of` / :func:`explain` draw a team's plan.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from halo_adapters.autogen_hook import pure
+from halo_adapters._autogen_plan import explain, plan_of
 from halo_adapters.binding import Unmapped, bind
 from halo_adapters.journal_codecs import register_autogen
 from halo_core import Journal, RunReport, Session
 
-__all__ = ["abatch", "batch", "pure"]
+__all__ = ["abatch", "batch", "explain", "plan_of"]
 
 #: one team (or agent) per task, or a factory called once per task
 Teams = Sequence[Any] | Callable[[], Any]

@@ -38,9 +38,9 @@ Unmapped = Literal["error", "passthrough", "default"]
 #: hooks of every framework the process has imported; one imported later, while a binding is
 #: active, is hooked as its import finishes (:class:`_HookOnImport`)
 _HOOKS = {
-    "langchain_core": "halo_adapters.langchain_hook",
+    "langchain_core": "halo_adapters._langchain_hook",
     "langgraph": "halo_adapters.langgraph",
-    "autogen_agentchat": "halo_adapters.autogen_hook",
+    "autogen_agentchat": "halo_adapters._autogen_hook",
 }
 
 

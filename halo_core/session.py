@@ -37,6 +37,7 @@ from halo_core.graph import ConsolidatedGraph
 from halo_core.journal import MISS, Journal
 from halo_core.journal.runs import done, journaled
 from halo_core.logs import configure_engine_logs, engine_log_env
+from halo_core.marks import is_pure
 from halo_core.report import RunReport
 from halo_core.runtime import (
     Observer,
@@ -271,11 +272,12 @@ class Session:
         fn: Callable[..., Any],
         args: Sequence[Any],
         kwargs: Mapping[str, Any] | None,
-        pure: bool,
+        pure: bool | None,
         node: str | None,
         retry: RetryPolicy | None,
         on_loop: bool,
     ) -> concurrent.futures.Future[Any]:
+        pure = is_pure(fn) if pure is None else pure
         inst = current_instance()
         label = self._node(inst, node, getattr(fn, "__name__", "tool"))
         policy = retry or policy_of(fn)
@@ -301,11 +303,12 @@ class Session:
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
-        pure: bool = False,
+        pure: bool | None = None,
         node: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> Any:
-        """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls are merged across instances.
+        """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls (default: ``fn`` declared
+        with :func:`halo_core.pure`) are merged across instances.
 
         A merged result reaches each caller as its own deep copy. Exceptions come back as
         :class:`~halo_core.errors.ToolCallError` naming the instance and the tool; its
@@ -322,7 +325,7 @@ class Session:
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
-        pure: bool = False,
+        pure: bool | None = None,
         node: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> Any:
@@ -336,7 +339,7 @@ class Session:
         fn: Callable[..., Any],
         /,
         *args: Any,
-        pure: bool = False,
+        pure: bool | None = None,
         node: str | None = None,
         retry: RetryPolicy | None = None,
         **kwargs: Any,
@@ -350,7 +353,7 @@ class Session:
         fn: Callable[..., Any],
         /,
         *args: Any,
-        pure: bool = False,
+        pure: bool | None = None,
         node: str | None = None,
         retry: RetryPolicy | None = None,
         **kwargs: Any,

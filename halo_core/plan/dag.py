@@ -1,7 +1,7 @@
 """The plan DAG of a workflow and its annotation with the calls a run made in each node.
 
 A :class:`Plan` is the workflow's nodes and edges (from an agent framework's graph, see
-``halo_adapters.langgraph_plan.plan_of``, or inferred from the calls with
+``halo_adapters._langgraph_plan.plan_of``, or inferred from the calls with
 :meth:`Plan.from_records`). :meth:`Plan.annotate` attaches the consolidated graph's call records
 to the nodes by their ``node`` label: an LLM call's label is the node path that made it
 (``"outer/inner"`` inside a subgraph), a tool call's is ``"<node path>:<tool name>"``. A label

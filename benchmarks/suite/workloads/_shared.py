@@ -4,7 +4,7 @@ fake chat model plus an operator counter for tests.
 Workload code is plain LangGraph user code: nothing here imports Halo. The tools are ordinary
 LangChain ``@tool`` s over :mod:`benchmarks.suite.tools` (read-only SQL on the benchmark DuckDB
 file, lookups on the simulated HTTP service); they only read, so each is declared pure with
-``metadata={"halo_pure": True}`` (what ``halo_adapters.langchain_hook.pure`` sets), which lets a
+``metadata={"halo_pure": True}`` (what ``halo_adapters.pure`` sets), which lets a
 batch runner merge identical calls of different instances.
 
 Prompt budget: the models have a 2,048-token context and a small ``max_tokens``, so every LLM

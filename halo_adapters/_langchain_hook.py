@@ -26,7 +26,7 @@ each of these paths, wrapped in ``Session.passthrough`` / ``passthrough_stream``
 twins) so the session's graph records the call; its streams stream chunk by chunk, and stop when
 their consumer does (chat models it calls run unhooked).
 
-Requests and results are built by :mod:`halo_adapters.langchain_requests` (for ``ChatOpenAI``:
+Requests and results are built by :mod:`halo_adapters._langchain_requests` (for ``ChatOpenAI``:
 its own request payload and result parsing, so tool calls and structured output come back as
 from ``vllm serve``). Known gap: a served model's stream is one chunk carrying the whole answer
 (Halo answers whole).
@@ -60,8 +60,7 @@ from halo_adapters._hooking import (
     set_var,
     stepped,
 )
-from halo_adapters.binding import Binding, active, in_context
-from halo_adapters.langchain_requests import (
+from halo_adapters._langchain_requests import (
     as_chunk,
     build_request,
     build_result,
@@ -69,11 +68,13 @@ from halo_adapters.langchain_requests import (
     model_id,
     one_chunk,
 )
+from halo_adapters._pure import marked_pure
+from halo_adapters.binding import Binding, active, in_context
 from halo_core import ChatResult as HaloChatResult
 from halo_core import ToolCallError
 from halo_core.runtime.retry import RetryPolicy, policy_of
 
-__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
+__all__ = ["install", "installed", "self_test", "uninstall"]
 
 T = TypeVar("T")
 
@@ -391,17 +392,6 @@ _wrap_lock = threading.Lock()
 _NOT_KEYED = ("run_manager", "config", "callbacks")
 
 
-def pure(tool: BaseTool) -> BaseTool:
-    """Declare a tool pure (same input, same output, no side effects): Halo may merge identical
-    calls across instances. Sets ``tool.metadata["halo_pure"] = True``; returns the tool."""
-    tool.metadata = {**(tool.metadata or {}), "halo_pure": True}
-    return tool
-
-
-def _is_pure(tool: BaseTool) -> bool:
-    return (tool.metadata or {}).get("halo_pure") is True
-
-
 def _retry_of(tool: BaseTool, func: Any) -> RetryPolicy | None:
     """The tool's retry policy: ``metadata={"halo_retry": RetryPolicy(...)}`` or
     :func:`halo_core.retry` on its function; none by default."""
@@ -431,7 +421,7 @@ def _session_for(self: BaseTool, body: Callable[..., Any], func: Any) -> tuple[A
     name_body(body, func, type(self), self.name)
     route = _route.get()
     assert route is not None
-    options = {"pure": _is_pure(self), "node": route.node, "retry": _retry_of(self, func)}
+    options = {"pure": marked_pure(self, func), "node": route.node, "retry": _retry_of(self, func)}
     return route.binding.session, options
 
 
@@ -621,7 +611,7 @@ def self_test() -> None:
     )
     if not ok:
         raise ImportError(
-            "halo_adapters.langchain_hook: the hook on BaseChatModel._generate_with_cache / "
+            "halo_adapters._langchain_hook: the hook on BaseChatModel._generate_with_cache / "
             f"BaseTool.run did not see a call with langchain-core {langchain_core.__version__}; "
             "this version's private call path differs from what the hook expects"
         )

@@ -10,16 +10,17 @@ hooks out again):
   ``openai`` SDK's ``AsyncCompletions.create`` / ``parse`` (``.stream`` calls ``create``) answer
   the routed wire request through ``Session.achat``: a ``ChatCompletion``, a
   ``ParsedChatCompletion`` or a stream of chunks ending as the real one does
-  (:mod:`halo_adapters.openai_wire`). A model the binding does not serve runs against its own
+  (:mod:`halo_adapters._openai_wire`). A model the binding does not serve runs against its own
   server inside ``Session.apassthrough`` / ``apassthrough_stream`` (its streams stream chunk by
   chunk, and a cancelled stream stops).
 * ``BaseTool.run_json`` / ``BaseStreamTool.run_json_stream`` mark a call made inside a Halo
   instance; ``FunctionTool.run`` then runs the tool function through ``Session.acall_tool`` (a sync
   one on Halo's tool pool, an async one on the caller's loop), and ``TaskRunnerTool.run`` /
   ``run_stream`` (``AgentTool``, ``TeamTool``) run their agent or team the same way (a stream's
-  items pass on as they come); merged across instances only when declared :func:`pure`. The
-  caller gets the very exception the tool raised. AutoGen's tracing span, ``ToolCallEvent`` and
-  error reporting (a raising tool is an ``is_error`` result to the model) stay around it.
+  items pass on as they come); merged across instances only when declared pure
+  (:func:`halo_adapters.pure`). The caller gets the very exception the tool raised. AutoGen's
+  tracing span, ``ToolCallEvent`` and error reporting (a raising tool is an ``is_error`` result
+  to the model) stay around it.
 * ``BaseGroupChat.run_stream`` (what ``team.run`` consumes) and ``BaseChatAgent.run`` /
   ``run_stream``: a run started outside any Halo instance is one (``Session.instance()``), so an
   unchanged ``asyncio.gather`` of N teams coalesces. The instance is current only while the run's
@@ -57,21 +58,16 @@ from autogen_core.models import UserMessage
 from autogen_core.tools import BaseStreamTool, BaseTool, FunctionTool
 from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
-from halo_adapters import openai_wire
+from halo_adapters import _openai_wire as openai_wire
 from halo_adapters._hooking import astepped, keep_warning_sites, name_body, own_error
 from halo_adapters._hooking import set_var as _set
+from halo_adapters._pure import marked_pure
 from halo_adapters.binding import Binding, active, in_context
-from halo_core import (
-    ChatResult,
-    InstanceRef,
-    ToolCallError,
-    current_instance,
-    enter_instance,
-    leave_instance,
-)
+from halo_core import ChatResult, ToolCallError
 from halo_core.runtime.retry import policy_of
+from halo_core.spi import InstanceRef, current_instance, enter_instance, leave_instance
 
-__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
+__all__ = ["install", "installed", "self_test", "uninstall"]
 
 T = TypeVar("T")
 Hook = Callable[..., Any]
@@ -233,13 +229,6 @@ _tool_call: contextvars.ContextVar[tuple[Binding, Any, str] | None] = contextvar
 )
 
 
-def pure(tool: T) -> T:
-    """Declare an AutoGen tool pure (same input, same output, no side effects): Halo may merge
-    identical calls across instances. Sets ``tool.halo_pure = True``; returns the tool."""
-    setattr(tool, "halo_pure", True)  # noqa: B010 (BaseTool declares no such attribute)
-    return tool
-
-
 def _mark(tool: Any) -> tuple[Binding, Any, str] | None:
     """The mark of a tool call made now inside a Halo instance (else ``None``)."""
     b = active()
@@ -292,7 +281,7 @@ async def _through_halo(
     call = b.session.acall_tool(
         body,
         (arguments,),
-        pure=getattr(tool, "halo_pure", False) is True,
+        pure=marked_pure(tool, func),
         node=node,
         retry=policy_of(func),
     )
@@ -596,7 +585,7 @@ def self_test() -> None:
                 uninstall()
     if failure is not None:
         raise ImportError(
-            "halo_adapters.autogen_hook: the hooks on BaseOpenAIChatCompletionClient.create, the "
+            "halo_adapters._autogen_hook: the hooks on BaseOpenAIChatCompletionClient.create, the "
             "openai SDK's chat.completions.create and BaseTool.run_json did not work with "
             f"autogen-ext {version('autogen-ext')} and openai {openai.__version__} ({failure}); "
             "this version's call path differs from what the hook expects"
