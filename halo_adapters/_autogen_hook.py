@@ -59,11 +59,11 @@ from autogen_core.tools import BaseStreamTool, BaseTool, FunctionTool
 from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
 from halo_adapters import _openai_wire as openai_wire
-from halo_adapters._hooking import astepped, keep_warning_sites, name_body, own_error
+from halo_adapters._hooking import Patches, PatchSpec, ProbeSession, astepped, name_body, own_error
 from halo_adapters._hooking import set_var as _set
 from halo_adapters._pure import marked_pure
 from halo_adapters.binding import Binding, active, in_context
-from halo_core import ChatResult, ToolCallError
+from halo_core import ToolCallError
 from halo_core.runtime.retry import policy_of
 from halo_core.spi import InstanceRef, current_instance, enter_instance, leave_instance
 
@@ -465,12 +465,12 @@ def _agent_run_stream(original: Hook) -> Hook:
 # ---- install / uninstall / self-test ---------------------------------------------------------
 
 
-def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
+def _spec() -> PatchSpec:
     """(class, method, hook factory) for every hook; the SDK's classes as this version has them."""
     sdk = openai.AsyncOpenAI(api_key="halo", base_url="http://127.0.0.1:9/v1")
     completions = dict.fromkeys([type(sdk.chat.completions), type(sdk.beta.chat.completions)])
     sdk_hooks = {"create": _sdk_create, "parse": _sdk_parse}
-    return [
+    hooks = [
         (BaseOpenAIChatCompletionClient, "create", _client_create),
         (BaseOpenAIChatCompletionClient, "create_stream", _client_create_stream),
         *((c, name, h) for c in completions for name, h in sdk_hooks.items() if name in vars(c)),
@@ -483,49 +483,16 @@ def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
         (BaseChatAgent, "run", _agent_run),
         (BaseChatAgent, "run_stream", _agent_run_stream),
     ]
+    return {f"{cls.__qualname__}.{name}": (cls, name, make) for cls, name, make in hooks}
 
 
-_originals: dict[tuple[type, str], Any] = {}
-_install_lock = threading.RLock()
-
-
-def installed() -> bool:
-    """Whether the class-level hooks are in place."""
-    return bool(_originals)
-
-
-def install() -> None:
-    """Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`)."""
-    with _install_lock:
-        if not _originals:
-            keep_warning_sites()
-            for cls, name, make in _patches():
-                _originals[(cls, name)] = original = vars(cls)[name]
-                setattr(cls, name, functools.wraps(original)(make(original)))
-
-
-def uninstall() -> None:
-    """Restore AutoGen's and the SDK's own methods."""
-    with _install_lock:
-        for (cls, name), original in _originals.items():
-            setattr(cls, name, original)
-        _originals.clear()
-
-
-class _ProbeSession:
-    """Stands in for a Session in the self-test."""
-
-    def __init__(self) -> None:
-        self.chats: list[list[dict[str, Any]]] = []
-        self.tools: list[str] = []
-
-    async def achat(self, messages: list[dict[str, Any]], **kw: Any) -> ChatResult:
-        self.chats.append(messages)
-        return ChatResult("probe", 1, 1, 0, "stop", [], content="probe")
-
-    async def acall_tool(self, fn: Callable[..., Any], args: Any, **options: Any) -> Any:
-        self.tools.append(fn.__name__)
-        return fn(*args)
+_patches = Patches(_spec)
+#: Whether the class-level hooks are in place.
+installed = _patches.installed
+#: Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`).
+install = _patches.install
+#: Restore AutoGen's and the SDK's own methods.
+uninstall = _patches.uninstall
 
 
 def _halo_probe_echo(x: str) -> str:
@@ -534,7 +501,7 @@ def _halo_probe_echo(x: str) -> str:
 
 async def _probe() -> str | None:
     """What the hooks failed to see (``None``: they saw a create call and a tool call)."""
-    probe = _ProbeSession()
+    probe = ProbeSession()
     info = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown"}
     try:
         client = OpenAIChatCompletionClient(
@@ -575,8 +542,7 @@ def self_test() -> None:
     """Prove the hooks see a create call and a tool call (a probe client and session, no
     network); raise ImportError naming the autogen-ext and openai versions if not. Leaves the
     hooks installed only if they were."""
-    with _install_lock:
-        was = installed()
+    with _patches.held() as was:
         install()
         try:
             failure = _run_alone(_probe)

@@ -53,8 +53,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
 from halo_adapters._hooking import (
+    Patches,
+    PatchSpec,
+    ProbeSession,
     astepped,
-    keep_warning_sites,
     name_body,
     own_error,
     set_var,
@@ -70,7 +72,6 @@ from halo_adapters._langchain_requests import (
 )
 from halo_adapters._pure import marked_pure
 from halo_adapters.binding import Binding, active, in_context
-from halo_core import ChatResult as HaloChatResult
 from halo_core import ToolCallError
 from halo_core.runtime.retry import RetryPolicy, policy_of
 
@@ -141,8 +142,6 @@ class _Cache:
 
 
 # ---- the chat-model hooks --------------------------------------------------------------------
-
-_originals: dict[str, Any] = {}
 
 
 def _wants_protocol_stream(
@@ -511,65 +510,40 @@ async def _tool_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any)
 
 # ---- install / uninstall / self-test ---------------------------------------------------------
 
-_PATCHES: dict[str, tuple[type, str, Callable[..., Any]]] = {
-    "gen": (BaseChatModel, "_generate_with_cache", _generate_with_cache),
-    "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
-    "stream": (BaseChatModel, "stream", _stream),
-    "astream": (BaseChatModel, "astream", _astream),
-    "v2": (BaseChatModel, "_iter_v2_events", _iter_v2_events),
-    "av2": (BaseChatModel, "_aiter_v2_events", _aiter_v2_events),
-    "tool_run": (BaseTool, "run", _tool_run),
-    "tool_arun": (BaseTool, "arun", _tool_arun),
-}
-_install_lock = threading.Lock()
+
+def _unwrap_tools() -> None:
+    """Give the tool classes their own ``_run`` / ``_arun`` back."""
+    with _wrap_lock:
+        for (tool_cls, name), own in _wrapped.items():
+            if own is None:
+                delattr(tool_cls, name)
+            else:
+                setattr(tool_cls, name, own)
+        _wrapped.clear()
 
 
-def installed() -> bool:
-    """Whether the class-level hooks are in place."""
-    return bool(_originals)
+def _spec() -> PatchSpec:
+    hooks = {
+        "gen": (BaseChatModel, "_generate_with_cache", _generate_with_cache),
+        "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
+        "stream": (BaseChatModel, "stream", _stream),
+        "astream": (BaseChatModel, "astream", _astream),
+        "v2": (BaseChatModel, "_iter_v2_events", _iter_v2_events),
+        "av2": (BaseChatModel, "_aiter_v2_events", _aiter_v2_events),
+        "tool_run": (BaseTool, "run", _tool_run),
+        "tool_arun": (BaseTool, "arun", _tool_arun),
+    }  # each hook finds LangChain's own method under its key in _patches.originals
+    return {key: (cls, name, lambda _, hook=hook: hook) for key, (cls, name, hook) in hooks.items()}
 
 
-def install() -> None:
-    """Put the class-level hooks in place (idempotent; done at import)."""
-    with _install_lock:
-        if _originals:
-            return
-        keep_warning_sites()
-        for key, (cls, name, hook) in _PATCHES.items():
-            original = cls.__dict__[name]
-            _originals[key] = original
-            setattr(cls, name, functools.wraps(original)(hook))
-
-
-def uninstall() -> None:
-    """Restore LangChain's own methods (also the tool classes' ``_run``)."""
-    with _install_lock:
-        for key, (cls, name, _) in _PATCHES.items():
-            if key in _originals:
-                setattr(cls, name, _originals.pop(key))
-        with _wrap_lock:
-            for (tool_cls, name), own in _wrapped.items():
-                if own is None:
-                    delattr(tool_cls, name)
-                else:
-                    setattr(tool_cls, name, own)
-            _wrapped.clear()
-
-
-class _ProbeSession:
-    """Stands in for a Session in the import self-test."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-        self.tools: list[str] = []
-
-    def chat(self, messages: list[dict[str, Any]], **kw: Any) -> HaloChatResult:
-        self.calls.append((messages, kw))
-        return HaloChatResult("probe", 1, 1, 0, "stop", [], content="probe")
-
-    def call_tool(self, fn: Any, args: Any, kwargs: Any, **options: Any) -> Any:
-        self.tools.append(fn.__name__)
-        return fn(*args, **kwargs)
+_patches = Patches(_spec, on_uninstall=_unwrap_tools)
+_originals = _patches.originals
+#: Whether the class-level hooks are in place.
+installed = _patches.installed
+#: Put the class-level hooks in place (idempotent; done at import).
+install = _patches.install
+#: Restore LangChain's own methods (also the tool classes' ``_run`` / ``_arun``).
+uninstall = _patches.uninstall
 
 
 def self_test() -> None:
@@ -598,14 +572,13 @@ def self_test() -> None:
         """Echo."""
         return x
 
-    probe = _ProbeSession()
+    probe = ProbeSession()
     with in_context(Binding(probe)):
         out = _ProbeModel().invoke("ping")
         tool_out = _halo_probe_tool.invoke({"x": "pong"})
     ok = (
         out.content == "probe"
-        and len(probe.calls) == 1
-        and probe.calls[0][0] == [{"role": "user", "content": "ping"}]
+        and probe.chats == [[{"role": "user", "content": "ping"}]]
         and tool_out == "pong"
         and probe.tools == ["_halo_probe_tool"]
     )

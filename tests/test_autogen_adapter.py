@@ -380,10 +380,12 @@ def test_self_test_passes_and_fails_loudly_when_a_hook_misses(
     autogen_hook.uninstall()
     autogen_hook.self_test()
     assert not autogen_hook.installed()  # the self-test leaves no hooks behind
-    patches = autogen_hook._patches
+    spec = autogen_hook._spec
     no_sdk = [autogen_hook._sdk_create, autogen_hook._sdk_parse]
     monkeypatch.setattr(
-        autogen_hook, "_patches", lambda: [p for p in patches() if p[2] not in no_sdk]
+        autogen_hook._patches,
+        "_spec",
+        lambda: {k: p for k, p in spec().items() if p[2] not in no_sdk},
     )
     with pytest.raises(ImportError, match=r"autogen-ext 0\.7\.5 and openai \d"):
         autogen_hook.self_test()
