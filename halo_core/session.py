@@ -48,6 +48,7 @@ from halo_core.runtime import (
     leave_instance,
 )
 from halo_core.runtime.retry import RetryPolicy, policy_of
+from halo_core.runtime.waits import awaited, awaiting, blocking
 from halo_core.scheduler.calibration import load_or_calibrate
 from halo_core.scheduler.cost_model import StepCost, ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
@@ -177,15 +178,16 @@ class Session:
             return node
         return f"{default}{inst.next_call_index()}" if inst is not None else default
 
-    def _chat_call(
+    def _submit_chat(
         self,
-        messages: Any,
-        model: str | None,
-        node: str | None,
-        tools: list[dict[str, Any]] | None,
-        tool_choice: Any,
-        response_format: dict[str, Any] | None,
-        sampling: dict[str, Any],
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        node: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: dict[str, Any] | None = None,
+        **sampling: Any,
     ) -> concurrent.futures.Future[ChatResult]:
         inst = current_instance()
         label = self._node(inst, node, "llm")
@@ -230,17 +232,9 @@ class Session:
         fut = self._processor.submit_llm(call)
         return fut if journal is None else journaled(journal, ticket, fut)
 
-    def chat(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        model: str | None = None,
-        node: str | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: Any = None,
-        response_format: dict[str, Any] | None = None,
-        **sampling: Any,
-    ) -> ChatResult:
+    chat = blocking(
+        _submit_chat,
+        "chat",
         """One chat call, deferred and coalesced with other instances' calls; blocks until done.
 
         Greedy (``temperature=0``) unless ``sampling`` says otherwise; a parameter set to
@@ -248,34 +242,19 @@ class Session:
         ``response_format`` follow the OpenAI chat API (tool calls need the engine's
         ``tool_call_parser``); the result carries the parsed ``content`` and ``tool_calls``.
         ``node`` labels the call in the plan (default: ``llm<call index>``).
-        """
-        fut = self._chat_call(messages, model, node, tools, tool_choice, response_format, sampling)
-        return fut.result()
+        """,
+    )
+    achat = awaited(_submit_chat, "achat", "Awaitable :meth:`chat`.")
 
-    async def achat(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        model: str | None = None,
-        node: str | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: Any = None,
-        response_format: dict[str, Any] | None = None,
-        **sampling: Any,
-    ) -> ChatResult:
-        """Awaitable :meth:`chat`, for async workflows on any event loop."""
-        fut = self._chat_call(messages, model, node, tools, tool_choice, response_format, sampling)
-        return await asyncio.wrap_future(fut)
-
-    def _tool_call(
+    def _submit_tool(
         self,
         fn: Callable[..., Any],
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any] | None,
-        pure: bool | None,
-        node: str | None,
-        retry: RetryPolicy | None,
-        on_loop: bool,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        pure: bool | None = None,
+        node: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> concurrent.futures.Future[Any]:
         pure = is_pure(fn) if pure is None else pure
         inst = current_instance()
@@ -284,7 +263,7 @@ class Session:
         call = ToolCall(
             next(self._ids), fn, tuple(args), dict(kwargs or {}), pure, inst, label, policy
         )
-        if on_loop and inspect.iscoroutinefunction(fn):
+        if awaiting() and inspect.iscoroutinefunction(fn):
             call.loop, call.context = asyncio.get_running_loop(), contextvars.copy_context()
         journal = inst.journal if inst is not None else None
         if journal is None:
@@ -297,16 +276,9 @@ class Session:
             return self._processor.submit_tool(call)
         return journaled(journal, ticket, self._processor.submit_tool(call))
 
-    def call_tool(
-        self,
-        fn: Callable[..., Any],
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        *,
-        pure: bool | None = None,
-        node: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Any:
+    call_tool = blocking(
+        _submit_tool,
+        "call_tool",
         """Run ``fn(*args, **kwargs)`` on the tool pool; ``pure`` calls (default: ``fn`` declared
         with :func:`halo_core.pure`) are merged across instances.
 
@@ -316,25 +288,16 @@ class Session:
         made without running its ``__init__`` again). ``retry`` (default: the policy declared with
         :func:`halo_core.retry`, else none) tries it again on the errors it names. The tool's own
         arguments stay in ``args`` / ``kwargs``, apart from Halo's.
-        """
-        return self._tool_call(fn, args, kwargs, pure, node, retry, False).result()
-
-    async def acall_tool(
-        self,
-        fn: Callable[..., Any],
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        *,
-        pure: bool | None = None,
-        node: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Any:
+        """,
+    )
+    acall_tool = awaited(
+        _submit_tool,
+        "acall_tool",
         """Awaitable :meth:`call_tool`. An ``async def`` tool runs as a task on the caller's loop,
-        in the caller's context (it may use the loop's clients and make Halo calls itself)."""
-        fut = self._tool_call(fn, args, kwargs, pure, node, retry, True)
-        return await asyncio.wrap_future(fut)
+        in the caller's context (it may use the loop's clients and make Halo calls itself).""",
+    )
 
-    def tool(
+    def _submit_tool_call(
         self,
         fn: Callable[..., Any],
         /,
@@ -343,23 +306,16 @@ class Session:
         node: str | None = None,
         retry: RetryPolicy | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> concurrent.futures.Future[Any]:
+        return self._submit_tool(fn, args, kwargs, pure=pure, node=node, retry=retry)
+
+    tool = blocking(
+        _submit_tool_call,
+        "tool",
         """:meth:`call_tool` written as a call: ``s.tool(fn, x, y=1, pure=True)``. A tool with
-        parameters named ``pure``, ``node`` or ``retry`` goes through :meth:`call_tool`."""
-        return self.call_tool(fn, args, kwargs, pure=pure, node=node, retry=retry)
-
-    async def atool(
-        self,
-        fn: Callable[..., Any],
-        /,
-        *args: Any,
-        pure: bool | None = None,
-        node: str | None = None,
-        retry: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Awaitable :meth:`tool`."""
-        return await self.acall_tool(fn, args, kwargs, pure=pure, node=node, retry=retry)
+        parameters named ``pure``, ``node`` or ``retry`` goes through :meth:`call_tool`.""",
+    )
+    atool = awaited(_submit_tool_call, "atool", "Awaitable :meth:`tool`.")
 
     @contextmanager
     def _outside(self, model: str, node: str | None) -> Iterator[None]:
