@@ -403,18 +403,17 @@ class Session:
         it (see :class:`~halo_core.journal.Journal`); ``keys`` name the instances (row ids;
         default: position and a hash of the input).
         """
+        options = (max_concurrency, progress, desc, journal, keys)
         if inspect.iscoroutinefunction(fn):
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
-                items = list(inputs)
-                run = batch.arun(self, fn, items, max_concurrency, progress, desc, journal, keys)
+                run = batch.arun(self, fn, batch.Batch(list(inputs), *options))
                 return asyncio.run(run)
             raise HaloError(
                 "Session.run was called inside a running event loop: use `await session.arun(...)`"
             )
-        items = list(inputs)
-        return batch.run(self, fn, items, max_concurrency, progress, desc, journal, keys)
+        return batch.run(self, fn, batch.Batch(list(inputs), *options))
 
     async def arun(
         self,
@@ -435,8 +434,8 @@ class Session:
         ``SessionConfig.max_live_instances``) threads, created as needed. asyncio's own
         default, ``min(32, cpus + 4)`` threads, would let only a handful of instances run.
         """
-        items = list(inputs)
-        return await batch.arun(self, fn, items, max_concurrency, progress, desc, journal, keys)
+        options = (max_concurrency, progress, desc, journal, keys)
+        return await batch.arun(self, fn, batch.Batch(list(inputs), *options))
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], **kw: Any) -> list[Any]:
         """:meth:`run`'s results in input order (a failed instance's exception as its result)."""

@@ -29,15 +29,9 @@ from pydantic import Field
 
 import halo_adapters
 from halo_core import Session, ToolCallError
+from tests.test_autogen_adapter import INFO
 
 MakeSession = Callable[..., Session]
-INFO: Any = {
-    "vision": False,
-    "function_calling": True,
-    "json_output": True,
-    "structured_output": True,
-    "family": "unknown",
-}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
@@ -31,56 +32,72 @@ log = logging.getLogger("halo")
 _Marks = tuple[dict[str, EngineCounters], float, dict[str, StepCost | None]]
 
 
-def run(
-    session: Session,
-    fn: Callable[[Any], Any],
-    items: list[Any],
-    max_concurrency: int | None,
-    progress: bool | None,
-    desc: str,
-    journal: Journal | None,
-    keys: Sequence[Any] | None,
-) -> RunReport:
+@dataclass
+class Batch:
+    """One batch: the inputs and how to run them (see :meth:`Session.run`)."""
+
+    items: list[Any]
+    max_concurrency: int | None = None
+    progress: bool | None = None
+    desc: str = "halo"
+    journal: Journal | None = None
+    keys: Sequence[Any] | None = None
+
+
+def run(session: Session, fn: Callable[[Any], Any], batch: Batch) -> RunReport:
     """:meth:`Session.run` of a sync ``fn``: one thread per running instance."""
-    before, since, t0 = _marks(session)
-    results, todo, journals = _start(items, journal, keys)
-    workers = _live_width(session, len(todo), max_concurrency)
+    start = _Start(session, batch)
     with (
-        concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="halo-instance") as pool,
-        _Progress(len(items), results, todo, desc, progress) as bar,
+        concurrent.futures.ThreadPoolExecutor(
+            start.width, thread_name_prefix="halo-instance"
+        ) as pool,
+        start.progress() as bar,
     ):
-        refs = _instances(session, todo, workers, journals)
-        futs = {pool.submit(_run_sync, session, fn, r, items[r.index]): r for r in refs}
+        refs = start.instances()
+        futs = {pool.submit(_run_sync, session, fn, r, batch.items[r.index]): r for r in refs}
         for f in concurrent.futures.as_completed(futs):
-            results[futs[f].index] = f.result()
+            start.results[futs[f].index] = f.result()
             bar.landed(f.result())
-    return _report(session, results, refs, t0, before, since, journal)
+    return start.report(refs)
 
 
-async def arun(
-    session: Session,
-    fn: Callable[[Any], Awaitable[Any]],
-    items: list[Any],
-    max_concurrency: int | None,
-    progress: bool | None,
-    desc: str,
-    journal: Journal | None,
-    keys: Sequence[Any] | None,
-) -> RunReport:
+async def arun(session: Session, fn: Callable[[Any], Awaitable[Any]], batch: Batch) -> RunReport:
     """:meth:`Session.arun`: one task per instance, at most the live width at once."""
-    before, since, t0 = _marks(session)
-    results, todo, journals = _start(items, journal, keys)
-    width = _live_width(session, len(todo), max_concurrency)
-    _widen_default_executor(asyncio.get_running_loop(), width)
-    sem = asyncio.Semaphore(width)
-    refs = _instances(session, todo, width, journals)
-    tasks = [asyncio.ensure_future(_run_async(session, fn, r, items[r.index], sem)) for r in refs]
-    with _Progress(len(items), results, todo, desc, progress) as bar:
+    start = _Start(session, batch)
+    _widen_default_executor(asyncio.get_running_loop(), start.width)
+    sem = asyncio.Semaphore(start.width)
+    refs = start.instances()
+    tasks = [
+        asyncio.ensure_future(_run_async(session, fn, r, batch.items[r.index], sem)) for r in refs
+    ]
+    with start.progress() as bar:
         for t in tasks:
             t.add_done_callback(lambda t: bar.landed(t.result()))
         for r, result in zip(refs, await asyncio.gather(*tasks), strict=True):
-            results[r.index] = result
-    return _report(session, results, refs, t0, before, since, journal)
+            start.results[r.index] = result
+    return start.report(refs)
+
+
+class _Start:
+    """A batch as it starts: the marks its report is measured from, the results the journal
+    already holds, the inputs left to run and how many run at once."""
+
+    def __init__(self, session: Session, batch: Batch):
+        self.session, self.batch = session, batch
+        self.marks = _marks(session)
+        self.results, self.todo, self.journals = _start(batch.items, batch.journal, batch.keys)
+        self.width = _live_width(session, len(self.todo), batch.max_concurrency)
+
+    def instances(self) -> list[InstanceRef]:
+        return _instances(self.session, self.todo, self.width, self.journals)
+
+    def progress(self) -> _Progress:
+        b = self.batch
+        return _Progress(len(b.items), self.results, self.todo, b.desc, b.progress)
+
+    def report(self, refs: list[InstanceRef]) -> RunReport:
+        before, since, t0 = self.marks
+        return _report(self.session, self.results, refs, t0, before, since, self.batch.journal)
 
 
 # ---- instances -------------------------------------------------------------------------------
