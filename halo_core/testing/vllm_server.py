@@ -27,6 +27,8 @@ from halo_core.errors import HaloError
 #: its required / named tool choice is plain guided JSON, which ``compact_json`` keeps short
 #: (hermes' structural tags allow free whitespace, which random test models never stop emitting).
 DEFAULT_TOOL_PARSER = "pythonic"
+#: Settings of where vLLM's engine runs, which a server decides itself (``cpu_bind``).
+_ENGINE_PLACEMENT_ENV = frozenset({"VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"})
 
 
 class ServerStartError(HaloError, RuntimeError):
@@ -83,11 +85,12 @@ class VLLMServer:
             self.cmd += ["--structured-outputs-config.backend", "xgrammar"]
             self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
         self.cmd += list(extra_args)
-        # a server as `vllm serve` runs in this environment (a Session's engine settings are set
-        # only while it creates its engines); its CPU binding where cpu_bind asks for one
+        # a server as `vllm serve` runs by default: its CPU binding only where cpu_bind asks for
+        # one, its engine core in its own process, whatever this process's environment says
+        inherited = {k: v for k, v in os.environ.items() if k not in _ENGINE_PLACEMENT_ENV}
         self.cpu_bind = cpu_bind
         self.env = {
-            **os.environ,
+            **inherited,
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(kv_cache_gib))),
             "VLLM_SERVER_DEV_MODE": "1",  # for POST /reset_prefix_cache between benchmark runs
             "VLLM_LOGGING_LEVEL": "INFO",  # its own log file (a quiet Halo session sets ERROR)
