@@ -7,7 +7,7 @@ one shared client):
 
 * **baseline**: against a stock vLLM OpenAI server (prefix caching on, the same tool-call
   parser), at most c teams running at once (an ``asyncio.Semaphore``), the best of c = 256 / 64
-  / 16 as a careful user would tune it (``benchmarks.run.sweep_baseline``: a run slower than the
+  / 16 as a careful user would tune it (``benchmarks.sweep.sweep_baseline``: a run slower than the
   best is stopped);
 * **halo**: the same code inside ``halo_adapters.bind`` on an in-process engine (compiled, like
   the server's), every team at once.
@@ -32,15 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.run import (
-    Measured,
-    baseline_server,
-    exit_on_sigterm,
-    load_example,
-    run_baseline,
-    served_as_halo,
-    sweep_baseline,
-)
+from benchmarks.fleet import baseline_server, exit_on_sigterm, served_as_halo
+from benchmarks.runners import Measured, engine_fields, load_example, run_baseline
+from benchmarks.sweep import sweep_baseline
 
 EXAMPLES = ("selector", "round_robin", "tools", "swarm")
 SERVED = "bench-model"
@@ -105,13 +99,9 @@ def run_halo(session: Any, batch: Batch, tasks: list[str], name: str) -> Measure
         len(tasks),
         wall,
         llm_issued=s.llm_calls,
-        engine_requests=engine.requests,
-        prompt_tokens=engine.prompt_tokens,
-        cached_tokens=engine.prefix_cache_hits,
+        **engine_fields([engine]),
         tool_issued=s.tool_calls,
         tool_executed=s.tool_executed,
-        engine_steps=engine.steps,
-        step_s=engine.step_s,
         failed=sum(isinstance(r, BaseException) for r in results),
         results=results,
     )

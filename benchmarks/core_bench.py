@@ -1,6 +1,6 @@
 """Halo vs. direct dispatch on the product-review-analyst workflow, on one shared engine.
 
-For each batch size N, the same workflow (``halo_core/demo.py``) runs twice in this one
+For each batch size N, the same workflow (``halo_adapters/app/demo.py``) runs twice in this one
 process, on the same vLLM engine, all N instances concurrently:
 
 * **baseline**: ``with session.optimizing(OptimizerConfig.direct())`` — every call goes to the
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from halo_core import demo
+from halo_adapters.app import demo
 
 
 @dataclass

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fleet import ROLES, model_dirs, served_as_halo
 from benchmarks.oracle import Recording
-from benchmarks.run import ROLES, _build_graph, model_dirs, run_halo, run_oracle, served_as_halo
+from benchmarks.runners import graph_on_servers, run_halo, run_oracle
 
 
 @dataclass
@@ -134,7 +135,7 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
     wl = workloads.get(args.workload)
     db = data.ensure_database()
     unused = {r: "http://127.0.0.1:9/v1" for r in ROLES}  # Halo swaps the graph's models
-    graph = _build_graph(wl, unused, args.max_tokens)
+    graph = graph_on_servers(wl, unused, args.max_tokens)
     out = []
     with HTTPService(scale=args.latency_scale) as url, Session(SessionConfig(engines=engines)) as s:
         tools.configure(db, url)

@@ -3,10 +3,10 @@
 One process run, one model, greedy decoding:
 
 * **baseline**: ``await graph.abatch(inputs, config={"max_concurrency": c})`` (default executor
-  sized to c, see ``benchmarks.run.baseline_abatch``) with the graph's
+  sized to c, see ``benchmarks.runners.baseline_abatch``) with the graph's
   ``ChatOpenAI`` talking to a stock vLLM OpenAI server (prefix caching on, the same tool-call
   parser) — the best of c = 256 / 64 / 16, as a careful LangGraph user would tune it (the
-  sweep of ``benchmarks.run.sweep_baseline``: a run slower than the best is stopped);
+  sweep of ``benchmarks.sweep.sweep_baseline``: a run slower than the best is stopped);
 * **halo**: the same graph object under ``halo_adapters.langgraph.abatch`` on an in-process engine.
 
 Both systems first run 4 inputs unmeasured (first-use costs such as grammar compilation); the
@@ -23,16 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from benchmarks.run import (
-    Measured,
-    baseline_server,
-    exit_on_sigterm,
-    load_example,
-    run_baseline,
-    run_halo,
-    served_as_halo,
-    sweep_baseline,
-)
+from benchmarks.fleet import baseline_server, exit_on_sigterm, served_as_halo
+from benchmarks.runners import Measured, load_example, run_baseline, run_halo
+from benchmarks.sweep import sweep_baseline
 
 EXAMPLES = ("sql_agent", "map_reduce", "supervisor")
 SERVED = "bench-model"

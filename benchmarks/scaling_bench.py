@@ -45,7 +45,7 @@ def build_graph(max_tokens: int) -> Any:
     from langgraph.graph import END, START, StateGraph
 
     from examples._common import UNUSED_URL
-    from halo_adapters.langchain_hook import pure
+    from halo_adapters import pure
 
     llm = ChatOpenAI(
         model=SERVED, base_url=UNUSED_URL, api_key="unused", temperature=0, max_tokens=max_tokens

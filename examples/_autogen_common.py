@@ -64,7 +64,7 @@ def pure(tool: ToolT) -> ToolT:
     """``tool`` declared pure to Halo (read-only: the same arguments always give the same
     result), so identical calls of different tasks run once; unchanged without Halo."""
     try:
-        from halo_adapters.autogen import pure as declare
+        from halo_adapters import pure as declare
     except ImportError:  # Halo (or its AutoGen adapter) is not installed
         return tool
     return declare(tool)

@@ -17,7 +17,7 @@ come back to the model as error ``ToolMessage`` s (``handle_tool_error=True``), 
 The database is a small in-memory SQLite shop (products, customers, orders) the example builds
 from synthetic data; every query runs on a fresh read-only copy of it. The read-only tools are
 declared pure to Halo with ``metadata={"halo_pure": True}`` (what
-``halo_adapters.langchain_hook.pure`` sets), so identical queries of different inputs run once.
+``halo_adapters.pure`` sets), so identical queries of different inputs run once.
 
 Run it::
 
@@ -194,7 +194,7 @@ class FinalAnswer(BaseModel):
 
 
 # These tools only read: the same input always gives the same output. Declare them pure to batch
-# runners (Halo merges identical pure calls across inputs; halo_adapters.langchain_hook.pure sets
+# runners (Halo merges identical pure calls across inputs; halo_adapters.pure sets
 # the same flag), and hand tool errors back to the model as error ToolMessages.
 for _tool in (get_schema, run_sql, calculator):
     _tool.metadata = {**(_tool.metadata or {}), "halo_pure": True}

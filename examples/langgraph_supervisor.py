@@ -96,7 +96,7 @@ def calculator(expression: str) -> str:
 
 
 # Both tools are pure (same input, same output, no side effects): declared to batch runners via
-# metadata (what halo_adapters.langchain_hook.pure sets). Their errors go back as ToolMessages.
+# metadata (what halo_adapters.pure sets). Their errors go back as ToolMessages.
 for _tool in (lookup_product, calculator):
     _tool.metadata = {**(_tool.metadata or {}), "halo_pure": True}
     _tool.handle_tool_error = True

@@ -1,10 +1,13 @@
-"""What both framework hooks need: context scopes around each step of a stream, the tool's own
-exception, tool bodies named for their dedup key, and warnings attributed past Halo's frames."""
+"""What both framework hooks need: their class-level patches and self-test session, context scopes
+around each step of a stream, the tool's own exception, tool bodies named for their dedup key,
+and warnings attributed past Halo's frames."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import inspect
 import logging
 import os
 import sys
@@ -14,11 +17,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import halo_core
-from halo_core import ToolCallError
+from halo_core import ChatResult, ToolCallError
 
 T = TypeVar("T")
 log = logging.getLogger("halo")
 Scope = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def _noop() -> None:
+    pass
 
 
 @contextlib.contextmanager
@@ -126,3 +133,78 @@ def keep_warning_sites() -> None:
     with _warn_lock:
         if warnings.warn is not _warn:
             warnings.warn = _warn
+
+
+# ---- class-level hooks and the self-tests' stand-in session ---------------------------------
+
+Hook = Callable[..., Any]
+#: ``key -> (class, method name, make(original) -> hook)``
+PatchSpec = dict[str, tuple[type, str, Callable[[Hook], Hook]]]
+
+
+class Patches:
+    """One framework's class-level hooks, put in place once and taken out again; ``spec()`` is
+    read when they are installed (a framework's classes as that version has them)."""
+
+    def __init__(self, spec: Callable[[], PatchSpec], on_uninstall: Callable[[], None] = _noop):
+        self._spec = spec
+        self._on_uninstall = on_uninstall
+        #: each hooked method's own implementation, by key
+        self.originals: dict[str, Hook] = {}
+        self._places: dict[str, tuple[type, str]] = {}
+        self._lock = threading.RLock()
+
+    def installed(self) -> bool:
+        """Whether the hooks are in place."""
+        return bool(self.originals)
+
+    def install(self) -> None:
+        """Put the hooks in place (idempotent)."""
+        with self._lock:
+            if self.originals:
+                return
+            keep_warning_sites()
+            for key, (cls, name, make) in self._spec().items():
+                original = vars(cls)[name]
+                self.originals[key] = original
+                self._places[key] = (cls, name)
+                setattr(cls, name, functools.wraps(original)(make(original)))
+
+    def uninstall(self) -> None:
+        """Restore the framework's own methods."""
+        with self._lock:
+            for key, (cls, name) in self._places.items():
+                setattr(cls, name, self.originals[key])
+            self.originals.clear()
+            self._places.clear()
+            self._on_uninstall()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[bool]:
+        """The hooks' lock for the block; yields whether they were installed before it."""
+        with self._lock:
+            yield self.installed()
+
+
+class ProbeSession:
+    """Stands in for a Session in the hooks' self-tests: records what reaches it, answers
+    every chat with ``"probe"`` and runs tools in the caller."""
+
+    def __init__(self) -> None:
+        self.chats: list[list[dict[str, Any]]] = []
+        self.tools: list[str] = []
+
+    def chat(self, messages: list[dict[str, Any]], **kw: Any) -> ChatResult:
+        self.chats.append(messages)
+        return ChatResult("probe", 1, 1, 0, "stop", [], content="probe")
+
+    async def achat(self, messages: list[dict[str, Any]], **kw: Any) -> ChatResult:
+        return self.chat(messages)
+
+    def call_tool(self, fn: Hook, args: Any = (), kwargs: Any = None, **options: Any) -> Any:
+        self.tools.append(fn.__name__)
+        return fn(*args, **(kwargs or {}))
+
+    async def acall_tool(self, fn: Hook, args: Any = (), kwargs: Any = None, **options: Any) -> Any:
+        result = self.call_tool(fn, args, kwargs)
+        return await result if inspect.isawaitable(result) else result

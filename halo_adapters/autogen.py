@@ -11,23 +11,27 @@
 
 Under a binding every ``OpenAIChatCompletionClient`` call and every sync ``FunctionTool`` call
 of the teams goes through the session, and each top-level ``team.run`` / ``agent.run`` is one
-Halo instance, so the teams' calls coalesce (see :mod:`halo_adapters.autogen_hook`).
+Halo instance, so the teams' calls coalesce (see :mod:`halo_adapters._autogen_hook`).
 :func:`batch` / :func:`abatch` also return the run report. Tools merge across instances only
-when declared :func:`pure`.
+when declared :func:`halo_adapters.pure`; :func:`plan_of` / :func:`explain` draw a team's plan.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
-from halo_adapters.autogen_hook import pure
+from halo_adapters._autogen_plan import explain, plan_of
 from halo_adapters.binding import Unmapped, bind
 from halo_adapters.journal_codecs import register_autogen
 from halo_core import Journal, RunReport, Session
 
-__all__ = ["abatch", "batch", "pure"]
+__all__ = ["abatch", "batch", "explain", "plan_of"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: one team (or agent) per task, or a factory called once per task
 Teams = Sequence[Any] | Callable[[], Any]
@@ -73,27 +77,14 @@ async def abatch(
         )
 
 
-def batch(
-    teams: Teams,
-    tasks: Sequence[Any],
-    *,
-    session: Session,
-    models: Mapping[str, str] | None = None,
-    unmapped: Unmapped | None = None,
-    progress: bool | None = False,
-    journal: Journal | None = None,
-    keys: Sequence[Any] | None = None,
-) -> RunReport:
-    """:func:`abatch` on a fresh event loop (from sync code)."""
-    return asyncio.run(
-        abatch(
-            teams,
-            tasks,
-            session=session,
-            models=models,
-            unmapped=unmapped,
-            progress=progress,
-            journal=journal,
-            keys=keys,
-        )
-    )
+def _on_a_fresh_loop(afn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    @functools.wraps(afn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(afn(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = afn.__name__.removeprefix("a")
+    run.__doc__ = f":func:`{afn.__name__}` on a fresh event loop (from sync code)."
+    return run
+
+
+batch = _on_a_fresh_loop(abatch)

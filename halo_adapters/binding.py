@@ -6,7 +6,8 @@
 ...     await asyncio.gather(*(team.run(task=t) for team, t in zip(teams, tasks)))  # AutoGen
 
 Framework-free: each framework's hook module reads :func:`active` and is installed (imported
-lazily) when a binding is entered and the framework is importable.
+lazily) when a binding is entered, for every framework already imported, or when a framework is
+first imported inside a binding.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any, Literal, get_args
 
 from halo_core import ConfigError, HaloError
@@ -30,13 +35,13 @@ __all__ = ["Binding", "Unmapped", "UnmappedModelError", "active", "bind", "in_co
 Unmapped = Literal["error", "passthrough", "default"]
 
 #: (framework package, Halo hook module with an ``install()``): entering a binding installs the
-#: hooks of every framework the process has imported (a framework imported later, inside the
-#: block, is not hooked: import it before binding, as building the graph or team does)
-_HOOKS = (
-    ("langchain_core", "halo_adapters.langchain_hook"),
-    ("langgraph", "halo_adapters.langgraph"),
-    ("autogen_agentchat", "halo_adapters.autogen_hook"),
-)
+#: hooks of every framework the process has imported; one imported later, while a binding is
+#: active, is hooked as its import finishes (:class:`_HookOnImport`)
+_HOOKS = {
+    "langchain_core": "halo_adapters._langchain_hook",
+    "langgraph": "halo_adapters.langgraph",
+    "autogen_agentchat": "halo_adapters._autogen_hook",
+}
 
 
 class UnmappedModelError(HaloError, LookupError):
@@ -123,9 +128,49 @@ def _validated(
 
 
 def _install_hooks() -> None:
-    for package, module in _HOOKS:
+    for package, module in _HOOKS.items():
         if package in sys.modules:
             importlib.import_module(module).install()
+
+
+class _HookOnImport(importlib.abc.MetaPathFinder):
+    """On ``sys.meta_path`` while a binding is active: a framework imported inside the block
+    gets its hooks as soon as its package has been imported."""
+
+    def __init__(self) -> None:
+        self._finding = threading.local()
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        if name not in _HOOKS or getattr(self._finding, "on", False):
+            return None
+        self._finding.on = True
+        try:
+            spec = importlib.util.find_spec(name)  # the finders after this one
+        finally:
+            self._finding.on = False
+        loader = spec.loader if spec is not None else None
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            sys.modules[name] = module  # done importing: the hook module may import it
+            importlib.import_module(_HOOKS[name]).install()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+_on_import = _HookOnImport()
+
+
+def _watch_imports(on: bool) -> None:
+    """Put :data:`_on_import` first on ``sys.meta_path``, or take it off (under the lock)."""
+    if on and _on_import not in sys.meta_path:
+        sys.meta_path.insert(0, _on_import)
+    elif not on and _on_import in sys.meta_path:
+        sys.meta_path.remove(_on_import)
 
 
 @contextlib.contextmanager
@@ -144,6 +189,7 @@ def bind(
     _install_hooks()
     with _stack_lock:
         _stack.append(b)
+        _watch_imports(True)
     try:
         yield b
     finally:
@@ -153,3 +199,4 @@ def bind(
                 if _stack[i] is b:
                     del _stack[i]
                     break
+            _watch_imports(bool(_stack))

@@ -7,7 +7,7 @@
 >>> report.results, print(report.format())                        # doctest: +SKIP
 
 Every chat model and tool call the graph's nodes make goes through the session (see
-:mod:`halo_adapters.langchain_hook`). :func:`batch` / :func:`abatch` and, under a binding,
+:mod:`halo_adapters._langchain_hook`). :func:`batch` / :func:`abatch` and, under a binding,
 ``graph.batch`` / ``graph.abatch`` of any compiled graph share one runner: one Halo instance per
 input, all live at once (which lifts ``graph.batch``'s thread-pool cap, langgraph #3329) unless
 the config's ``max_concurrency`` caps them, and with a checkpointer a distinct ``thread_id`` per
@@ -29,11 +29,13 @@ from langchain_core.runnables.config import RunnableConfig, get_config_list
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
+from halo_adapters._langgraph_plan import explain, plan_of
 from halo_adapters.binding import Binding, Unmapped, active, bind
 from halo_adapters.journal_codecs import register_langchain
-from halo_core import Journal, RunReport, Session, current_instance, enter_instance
+from halo_core import Journal, RunReport, Session
+from halo_core.spi import current_instance, enter_instance
 
-__all__ = ["abatch", "batch", "install"]
+__all__ = ["abatch", "batch", "explain", "install", "plan_of"]
 
 Configs = RunnableConfig | Sequence[RunnableConfig] | None
 

@@ -1,10 +1,11 @@
 """Halo core: defer, coalesce and optimize the LLM and tool calls of many workflow instances.
 
 Knows no agent framework; adapters in ``halo_adapters`` route framework calls into a
-:class:`Session`. ``__all__`` is the public surface: what users and adapters import.
+:class:`Session` (through :mod:`halo_core.spi`). ``__all__`` is the user's surface: the session,
+its configuration, reports and errors, the tool marks, the plan, and the embedded models' names.
 """
 
-from halo_core.calls import SAMPLING_KEYS, ChatResult, InstanceRef
+from halo_core.calls import ChatResult
 from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.errors import (
     CallError,
@@ -15,7 +16,7 @@ from halo_core.errors import (
     MalformedCallError,
     ToolCallError,
 )
-from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats, records_of
+from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats
 from halo_core.journal import (
     FailedEarlier,
     InterruptedCallError,
@@ -23,14 +24,15 @@ from halo_core.journal import (
     JournalCounts,
     JournalMismatchError,
 )
+from halo_core.marks import pure
+from halo_core.models import resolve_model
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
-from halo_core.runtime import current_instance, enter_instance, leave_instance
+from halo_core.report import RunReport
 from halo_core.runtime.retry import RetryPolicy, retry
-from halo_core.session import RunReport, Session
+from halo_core.session import Session
 
 __all__ = [
     "END",
-    "SAMPLING_KEYS",
     "START",
     "CallError",
     "CallRecord",
@@ -42,7 +44,6 @@ __all__ = [
     "FailedEarlier",
     "GraphSummary",
     "HaloError",
-    "InstanceRef",
     "InterruptedCallError",
     "Journal",
     "JournalCounts",
@@ -60,9 +61,7 @@ __all__ = [
     "SessionConfig",
     "Stats",
     "ToolCallError",
-    "current_instance",
-    "enter_instance",
-    "leave_instance",
-    "records_of",
+    "pure",
+    "resolve_model",
     "retry",
 ]

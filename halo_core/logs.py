@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from typing import Literal
 
@@ -12,18 +11,25 @@ from typing import Literal
 EngineLogLevel = Literal["error", "warning", "info", "debug"]
 
 
-def configure_engine_logs(level: EngineLogLevel = "error") -> None:
-    """Set vLLM's log level (and quiet torch / transformers at ``"error"``), process-wide.
+def engine_log_env(level: EngineLogLevel = "error") -> dict[str, str]:
+    """The environment that sets vLLM's log level (and quiets torch / transformers at
+    ``"error"``): vLLM reads ``VLLM_LOGGING_LEVEL`` when it is imported and when an engine (or
+    its core process) starts; set it around engine creation with
+    :func:`~halo_core.env.scoped_env`."""
+    libs = logging.ERROR if level == "error" else logging.WARNING
+    return {
+        "VLLM_LOGGING_LEVEL": level.upper(),
+        "TORCH_CPP_LOG_LEVEL": logging.getLevelName(libs),
+        "TRANSFORMERS_VERBOSITY": logging.getLevelName(libs).lower(),
+    }
 
-    vLLM reads ``VLLM_LOGGING_LEVEL`` when an engine starts (torch reads ``TORCH_CPP_LOG_LEVEL``
-    at import), so this sets the environment; the ``vllm`` logger and its handlers also get the
-    level at once, which covers messages logged while vLLM imports and an already started vLLM.
-    """
+
+def configure_engine_logs(level: EngineLogLevel = "error") -> None:
+    """Give the ``vllm`` logger and its handlers, and the torch / transformers loggers, the
+    level at once (messages logged while vLLM imports and by an already started vLLM), and hide
+    the libraries' FutureWarnings at ``"error"``."""
     quiet = level == "error"
     libs = logging.ERROR if quiet else logging.WARNING
-    os.environ["VLLM_LOGGING_LEVEL"] = level.upper()
-    os.environ["TORCH_CPP_LOG_LEVEL"] = logging.getLevelName(libs)
-    os.environ["TRANSFORMERS_VERBOSITY"] = logging.getLevelName(libs).lower()
     vllm_logger = logging.getLogger("vllm")
     vllm_logger.setLevel(level.upper())
     for handler in vllm_logger.handlers:

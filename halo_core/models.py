@@ -8,11 +8,12 @@ is cheap. The tiny random test Llama lives in :mod:`halo_core.testing.tiny_llama
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from halo_core.model_cache import default_cache_dir, publish_dir
 
 __all__ = ["default_cache_dir", "prepare_smollm2", "resolve_model"]
 
@@ -30,18 +31,6 @@ _SMOLLM2_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-def default_cache_dir() -> Path:
-    """Halo's cache root: ``$HALO_CACHE_DIR``, else ``~/.cache/halo``."""
-    return Path(os.environ.get("HALO_CACHE_DIR", Path.home() / ".cache" / "halo"))
-
-
-def publish_dir(tmp: Path, target: Path) -> None:
-    """Move the finished ``tmp`` dir to ``target`` in one rename (``target`` absent or empty)."""
-    if target.is_dir() and not any(target.iterdir()):
-        target.rmdir()
-    os.replace(tmp, target)
 
 
 def _smollm2_gguf() -> Path:

@@ -1,4 +1,4 @@
-"""The AutoGen AgentChat drop-in (halo_adapters.autogen_hook / halo_adapters.autogen).
+"""The AutoGen AgentChat drop-in (halo_adapters._autogen_hook / halo_adapters.autogen).
 
 Unit tests: AutoGen's own client against an in-process OpenAI endpoint (an httpx mock transport)
 is the reference for what Halo must receive and answer; a fake session or a fake engine stands in
@@ -33,20 +33,13 @@ from autogen_ext.models.openai import OpenAIChatCompletionClient
 from pydantic import BaseModel
 
 import halo_adapters
+from halo_adapters import _autogen_hook as autogen_hook
 from halo_adapters import autogen as halo_ag
-from halo_adapters import autogen_hook
-from halo_core import (
-    ChatResult,
-    EngineConfig,
-    InstanceRef,
-    Session,
-    SessionConfig,
-    current_instance,
-    enter_instance,
-)
+from halo_core import ChatResult, EngineConfig, Session, SessionConfig
 from halo_core.backends import registry
 from halo_core.backends.base import EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest
+from halo_core.spi import InstanceRef, current_instance, enter_instance
 from halo_core.testing.fake_engine import FakeEngine
 
 INFO: Any = {
@@ -387,10 +380,12 @@ def test_self_test_passes_and_fails_loudly_when_a_hook_misses(
     autogen_hook.uninstall()
     autogen_hook.self_test()
     assert not autogen_hook.installed()  # the self-test leaves no hooks behind
-    patches = autogen_hook._patches
+    spec = autogen_hook._spec
     no_sdk = [autogen_hook._sdk_create, autogen_hook._sdk_parse]
     monkeypatch.setattr(
-        autogen_hook, "_patches", lambda: [p for p in patches() if p[2] not in no_sdk]
+        autogen_hook._patches,
+        "_spec",
+        lambda: {k: p for k, p in spec().items() if p[2] not in no_sdk},
     )
     with pytest.raises(ImportError, match=r"autogen-ext 0\.7\.5 and openai \d"):
         autogen_hook.self_test()
@@ -399,7 +394,7 @@ def test_self_test_passes_and_fails_loudly_when_a_hook_misses(
 
 def test_importing_the_hook_installs_nothing_until_bound() -> None:
     code = """
-import halo_adapters, halo_adapters.autogen_hook as h
+import halo_adapters, halo_adapters._autogen_hook as h
 from autogen_core.tools import BaseTool
 own = BaseTool.run_json
 assert not h.installed()
@@ -477,7 +472,7 @@ def test_teams_with_tools_match_the_reference_and_a_raising_tool_fails_alone(
 
     merged = fake_halo(epoch_window_s=3600)
     with halo_adapters.bind(merged, {"tiny-chat": "m"}):
-        pure_tool = halo_ag.pure(FunctionTool(lookup, description="Look an entry up."))
+        pure_tool = halo_adapters.pure(FunctionTool(lookup, description="Look an entry up."))
         again = asyncio.run(gather(endpoint.client(temperature=0), pure_tool))
     assert [_outline(r) for r in again] == [_outline(r) for r in reference]
     tools = [r for r in merged.graph if r.kind == "tool"]

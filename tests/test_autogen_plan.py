@@ -21,7 +21,7 @@ from autogen_agentchat.teams import (
 from autogen_ext.models.openai import OpenAIChatCompletionClient
 
 import halo_adapters
-from halo_adapters.autogen_plan import SELECTOR, explain, plan_of, structure
+from halo_adapters._autogen_plan import SELECTOR, explain, plan_of, structure
 from halo_core import END, START, CallRecord, ConsolidatedGraph, GraphSummary, Plan, RunReport
 
 INFO: Any = {

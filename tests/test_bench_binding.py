@@ -17,7 +17,7 @@ from halo_core.backends.base import EngineCounters
 
 
 def test_cpu_binds_gives_each_server_its_binding() -> None:
-    from benchmarks.run import cpu_binds
+    from benchmarks.fleet import cpu_binds
 
     assert cpu_binds("auto", 3, 2) == [None, None, None]  # vLLM's default: variable unset
     assert cpu_binds("all", 3, 2) == ["0-1"] * 3
@@ -33,7 +33,7 @@ def test_cpu_binds_gives_each_server_its_binding() -> None:
 
 
 def test_applicable_bindings_skip_what_cannot_apply_or_repeats_another() -> None:
-    from benchmarks.run import BINDINGS, applicable_bindings
+    from benchmarks.fleet import BINDINGS, applicable_bindings
 
     assert applicable_bindings(BINDINGS, 3, 2) == ["auto", "all", "nobind"]  # 3 servers, 2 cores
     assert applicable_bindings(BINDINGS, 3, 4) == list(BINDINGS)
@@ -48,7 +48,7 @@ def test_vllm_server_env_sets_cpu_bind_only_when_asked(
 ) -> None:
     from halo_core.testing.vllm_server import VLLMServer
 
-    # what Halo's in-process engines put in this process's environment
+    # where a user's (or an in-process engine's) environment says how to place vLLM's engine
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     default = VLLMServer("model", log_path=tmp_path / "a.log")
@@ -62,7 +62,7 @@ def test_vllm_server_env_sets_cpu_bind_only_when_asked(
 
 
 def test_baseline_servers_give_each_server_its_bind(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks import run
+    from benchmarks import fleet as bench_fleet
 
     made: list[Any] = []
 
@@ -81,8 +81,8 @@ def test_baseline_servers_give_each_server_its_bind(monkeypatch: pytest.MonkeyPa
         def stop(self) -> None:
             self.events.append("stop")
 
-    monkeypatch.setattr(run, "baseline_server", _Fake)
-    fleet = run.BaselineServers({"a": ["S"], "b": ["M", "L"]}, 1024, cpus=4)
+    monkeypatch.setattr(bench_fleet, "baseline_server", _Fake)
+    fleet = bench_fleet.BaselineServers({"a": ["S"], "b": ["M", "L"]}, 1024, cpus=4)
     assert fleet.use("per-server") and fleet.binding == "per-server"
     assert [s.cpu_bind for s in fleet.servers] == ["0-1", "2-3"]
     assert fleet.urls == {"S": "http://a/v1", "M": "http://b/v1", "L": "http://b/v1"}
@@ -154,7 +154,7 @@ class _Fleet:
 
 
 def test_sweep_bindings_runs_other_bindings_at_the_best_concurrency() -> None:
-    from benchmarks.run import sweep_bindings
+    from benchmarks.sweep import sweep_bindings
 
     fast = {"auto": 0.2, "all": 0.05, "nobind": 30.0}  # the batch's time on each binding
     cancelled: list[tuple[float, int]] = []
@@ -194,7 +194,7 @@ def test_sweep_bindings_runs_other_bindings_at_the_best_concurrency() -> None:
 
 @pytest.mark.parametrize("wide", [0.2, 100.0])
 def test_sweep_bindings_tries_an_executor_per_branch_where_the_graph_branches(wide: float) -> None:
-    from benchmarks.run import sweep_bindings
+    from benchmarks.sweep import sweep_bindings
 
     cancelled: list[tuple[float, int]] = []
     built: list[_Graph] = []
@@ -217,7 +217,7 @@ def test_sweep_bindings_tries_an_executor_per_branch_where_the_graph_branches(wi
 
 
 def test_sweep_runs_highest_first_and_stops_runs_that_cannot_win() -> None:
-    from benchmarks.run import sweep_baseline
+    from benchmarks.sweep import sweep_baseline
 
     cancelled: list[tuple[float, int]] = []
     runs = sweep_baseline([_Server()], _Graph(0.05, cancelled), list(range(5)), [2, 8, 4], "W0")
@@ -241,7 +241,7 @@ def test_a_killed_benchmark_stops_its_servers(tmp_path: Path) -> None:
     pid_file = tmp_path / "server.pid"
     script = (
         "import subprocess, time\n"
-        "from benchmarks.run import exit_on_sigterm\n"
+        "from benchmarks.fleet import exit_on_sigterm\n"
         "exit_on_sigterm()\n"
         "server = subprocess.Popen(['sleep', '600'])\n"
         f"open({str(pid_file)!r}, 'w').write(str(server.pid))\n"
@@ -267,7 +267,7 @@ def test_fan_out_counts_the_widest_branching_of_a_graph() -> None:
     from langgraph.graph import END, START, StateGraph
     from typing_extensions import TypedDict
 
-    from benchmarks import run
+    from benchmarks.sweep import fan_out
 
     class S(TypedDict):
         x: int
@@ -280,9 +280,9 @@ def test_fan_out_counts_the_widest_branching_of_a_graph() -> None:
     g.add_edge("a", "c")
     g.add_edge("a", "d")
     g.add_edge(["b", "c", "d"], END)
-    assert run.fan_out(g.compile()) == 3
+    assert fan_out(g.compile()) == 3
     chain = StateGraph(S)
     chain.add_node("a", lambda s: {})
     chain.add_edge(START, "a")
     chain.add_edge("a", END)
-    assert run.fan_out(chain.compile()) == 1
+    assert fan_out(chain.compile()) == 1

@@ -87,7 +87,7 @@ def test_faults_and_a_dying_engine_fail_only_their_own_instances(
 def _halo_batch(
     env: dict[str, str], *args: str, wait: bool = True
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "halo_core.cli", "batch", "examples.durable_batch:graph"]
+    cmd = [sys.executable, "-m", "halo_adapters.app", "batch", "examples.durable_batch:graph"]
     full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     if not wait:
         return subprocess.Popen(
@@ -268,7 +268,7 @@ def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
 def test_halo_run_resumes_from_its_journal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from halo_core.cli import main
+    from halo_adapters.app.cli import main
 
     args = ["run", "--model", "tiny", "--n", "8", "--no-progress", "--samples", "0"]
     journal = ["--journal", str(tmp_path / "j.db")]

@@ -157,7 +157,7 @@ def test_example_under_halo_equals_the_server(
 def test_plan_matches_the_graph_and_agrees_with_engine_counters(
     name: str, halo: Session, vllm_server: str
 ) -> None:
-    from halo_adapters.langgraph_plan import plan_of
+    from halo_adapters._langgraph_plan import plan_of
 
     module, max_tokens = EXAMPLES[name]
     graph = module.build_graph(chat_model(vllm_server, max_tokens))

@@ -28,18 +28,10 @@ from langgraph.prebuilt import ToolNode
 from pydantic import Field
 
 import halo_adapters
-from halo_adapters.autogen_hook import pure as autogen_pure
-from halo_adapters.langchain_hook import pure as langchain_pure
 from halo_core import Session, ToolCallError
+from tests.test_autogen_adapter import INFO
 
 MakeSession = Callable[..., Session]
-INFO: Any = {
-    "vision": False,
-    "function_calling": True,
-    "json_output": True,
-    "structured_output": True,
-    "family": "unknown",
-}
 
 
 @pytest.fixture
@@ -365,7 +357,9 @@ def test_a_pure_async_langchain_tool_is_merged_across_instances(s: Session) -> N
 
     from langchain_core.tools import StructuredTool
 
-    t = langchain_pure(StructuredTool.from_function(coroutine=fetch, name="fetch", description="."))
+    t = halo_adapters.pure(
+        StructuredTool.from_function(coroutine=fetch, name="fetch", description=".")
+    )
 
     async def instance(i: int) -> str:
         return await t.ainvoke({"topic": "tides"})
@@ -386,7 +380,7 @@ def test_a_pure_async_autogen_tool_is_merged_across_instances(s: Session) -> Non
         return f"facts about {topic}"
 
     async def instance(i: int) -> Any:
-        t = autogen_pure(FunctionTool(fetch, description="Fetch facts."))
+        t = halo_adapters.pure(FunctionTool(fetch, description="Fetch facts."))
         return await t.run_json({"topic": "tides"}, CancellationToken())
 
     with halo_adapters.bind(s):
@@ -405,7 +399,7 @@ def _helper() -> AssistantAgent:
 @pytest.mark.parametrize("path", ["run_json", "workbench stream"])
 def test_a_pure_agent_tool_is_merged_across_instances(s: Session, path: str) -> None:
     async def instance(i: int) -> str:
-        t = autogen_pure(AgentTool(_helper()))
+        t = halo_adapters.pure(AgentTool(_helper()))
         if path == "run_json":
             result = await t.run_json({"task": "same question"}, CancellationToken())
             return t.return_value_as_string(result)

@@ -31,7 +31,6 @@ from pydantic import ConfigDict
 
 import halo_adapters
 import halo_adapters.langgraph as halo_lg
-from halo_adapters import langchain_hook
 from halo_adapters.binding import active
 from halo_core import ChatResult as HaloChatResult
 from halo_core import ConfigError, OptimizerConfig, Session
@@ -73,7 +72,7 @@ class EngineChat(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(r.text))])
 
 
-@langchain_hook.pure
+@halo_adapters.pure
 @tool
 def lookup_facts(topic: str) -> str:
     """Look up facts about a topic."""

@@ -18,8 +18,7 @@ from langgraph.types import Send
 
 import halo_adapters
 import halo_adapters.langgraph as halo_lg
-from halo_adapters import langchain_hook
-from halo_adapters.langgraph_plan import explain, plan_of
+from halo_adapters._langgraph_plan import explain, plan_of
 from halo_core.calls import ChatResult as HaloChatResult
 from halo_core.graph import CallRecord, ConsolidatedGraph
 from halo_core.plan import Plan, PlanEdge, PlanNode
@@ -539,7 +538,7 @@ def test_annotated_totals_match_the_report_and_the_engine(halo: Any) -> None:
     assert not any(n.synthetic for n in plan.nodes)
 
 
-@langchain_hook.pure
+@halo_adapters.pure
 @tool
 def pure_search(query: str) -> str:
     """Search (pure: merged across instances)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import halo_core
 from halo_core import OptimizerConfig, Session, ToolCallError
 from halo_core.testing.fake_engine import FakeEngine
 
@@ -76,6 +77,24 @@ def test_only_pure_tools_merge_and_copies_are_independent(
     results = s.map(wf, range(16), progress=False)
     assert runs == {"pure": 1, "impure": 16}
     assert [r["rows"] for r in results] == [[1, 2, 3, i] for i in range(16)]
+
+
+def test_a_function_declared_pure_merges_unless_the_call_says_otherwise(
+    fake_session: Callable[..., Session],
+) -> None:
+    s = fake_session()
+    runs: list[str] = []
+
+    @halo_core.pure
+    def lookup(kind: str) -> str:
+        runs.append(kind)
+        return kind.upper()
+
+    def wf(i: int) -> tuple[str, str]:
+        return s.tool(lookup, "declared"), s.tool(lookup, "overridden", pure=False)
+
+    assert s.map(wf, range(8), progress=False) == [("DECLARED", "OVERRIDDEN")] * 8
+    assert sorted(runs) == ["declared"] + ["overridden"] * 8
 
 
 def test_a_failing_tool_fails_only_its_instance(fake_session: Callable[..., Session]) -> None:
@@ -197,7 +216,7 @@ def test_instances_a_framework_starts_itself_coalesce(fake_session: Callable[...
     ``asyncio.gather``): every such instance is live, so one epoch takes all their calls."""
     import asyncio
 
-    from halo_core import current_instance
+    from halo_core.spi import current_instance
 
     s = fake_session(epoch_window_s=3600)  # only "every live instance waits" closes the epoch
 

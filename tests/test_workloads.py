@@ -34,6 +34,8 @@ from benchmarks.suite.workloads._shared import (
     pool_size,
     run_counted,
 )
+from benchmarks.suite.workloads.w6_tpch_fanout import STAGE1, STAGE2
+from benchmarks.suite.workloads.w7_tpch_orderaudit import BRANCHES as W7_BRANCHES
 
 N = 8
 NAMES = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
@@ -52,11 +54,9 @@ PAPER: dict[str, tuple[str, int, int]] = {
     "W7": ("TPCH-OrderAudit", 5, 6),
 }
 
-#: The paper's Fig. 5 shapes (and W7's), written out independently of the workload modules:
-#: every edge of the compiled graph (a join appears as one edge per source).
-STAGE1 = ("s1_q5_pack", "s1_q3_pack", "s1_q1_pack", "s1_hypotheses", "s1_alt_angles")
-STAGE2 = ("s2_q5_pack", "s2_q1_pack", "s2_narrative")
-W7_BRANCHES = ("shipping", "pricing", "customer")
+#: The paper's Fig. 5 shapes (and W7's), written out independently of the workload modules but
+#: for the names of W6's stages and W7's branches: every edge of the compiled graph (a join
+#: appears as one edge per source).
 EDGES: dict[str, set[tuple[str, str]]] = {
     "W1": {
         ("__start__", "keyword_planner"),
@@ -158,98 +158,11 @@ EDGES: dict[str, set[tuple[str, str]]] = {
     },
 }
 
-#: Model size per LLM node (the paper's S / M / L).
-MODELS: dict[str, dict[str, str]] = {
-    "W1": {
-        "keyword_planner": "M",
-        "movie_agent": "S",
-        "people_agent": "M",
-        "aka_agent": "L",
-        "hub_movie_people": "M",
-        "hub_full_context": "S",
-        "tail_focus": "L",
-        "final_answer": "M",
-    },
-    "W2": {
-        "keyword_planner": "M",
-        "movie_overview": "L",
-        "movie_final_notes": "L",
-        "people_overview": "M",
-        "people_final_notes": "M",
-        "crew_overview": "S",
-        "crew_insights": "S",
-        "crew_final_notes": "S",
-        "sanity_check": "L",
-        "final_answer": "S",
-    },
-    "W3": {
-        "topic_expander": "M",
-        "timeline_refiner_1": "M",
-        "timeline_refiner_2": "M",
-        "category_overview": "L",
-        "category_drilldown": "L",
-        "outbound_link_view": "S",
-        "inbound_link_view": "S",
-        "query_rewriter": "M",
-        "final_summarizer": "S",
-    },
-    "W4": {
-        "global_pass": "M",
-        "outline": "M",
-        "narrative": "M",
-        "category_bridge": "L",
-        "category_subtopics": "L",
-        "language_bridge": "S",
-        "language_insights": "S",
-        "light_sampler": "S",
-        "final_head": "S",
-    },
-    "W5": {
-        "entry_lineitem": "S",
-        "entry_revenue": "M",
-        "entry_supply": "L",
-        "hub_ops": "M",
-        "hub_full_context": "S",
-        "tail_focus": "L",
-        "final_answer": "M",
-    },
-    "W6": {
-        "s1_q5_pack": "L",
-        "s1_q3_pack": "S",
-        "s1_q1_pack": "M",
-        "s1_hypotheses": "L",
-        "s1_alt_angles": "L",
-        "s2_q5_pack": "L",
-        "s2_q1_pack": "M",
-        "s2_narrative": "L",
-        "final_merge": "L",
-    },
-    "W7": {
-        "plan": "M",
-        "shipping_review": "S",
-        "pricing_review": "M",
-        "customer_review": "L",
-        "final_audit": "L",
-    },
-}
+#: Model size per LLM node (the paper's S / M / L), as each workload module declares it.
+MODELS: dict[str, dict[str, str]] = {name: get(name).NODE_MODELS for name in NAMES}
 
 #: Graph nodes that call tools but no LLM (the rule and HTTP prefetches).
-TOOL_NODES: dict[str, tuple[str, ...]] = {
-    "W1": (),
-    "W2": (),
-    "W3": (),
-    "W4": ("category_lookup",),
-    "W5": ("extract_params", "shipmode_report", "promo_report"),
-    "W6": ("extract_params",),
-    "W7": (
-        "shipping_lookup",
-        "pricing_lookup",
-        "customer_lookup",
-        "shipping_check",
-        "pricing_check",
-        "customer_check",
-    ),
-}
+TOOL_NODES: dict[str, tuple[str, ...]] = {name: tuple(get(name).TOOL_NODES) for name in NAMES}
 
 #: Tool calls per instance, by graph node and by tool (run_sql / tpch_query are SQL,
 #: extract_tpch_params the rule, the rest HTTP).

@@ -6,7 +6,6 @@ end of its prefill, which is when the processor releases the followers of a pref
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -14,15 +13,18 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
+from halo_core.backends.vllm_counters import CounterLogger
+from halo_core.backends.vllm_process import cpu_only, engine_env, keep_dist_env
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
+from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, EngineDiedError
 from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
@@ -34,40 +36,11 @@ log = logging.getLogger("halo.engine")
 STEP_RECORDS = 8192
 
 
-def _cpu_only() -> bool:
-    import torch
-
-    return not torch.cuda.is_available()
-
-
-def _set_engine_env(cfg: EngineConfig) -> None:
-    """Environment vLLM reads at engine creation (measured best settings for CPU machines)."""
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine core in process: ~4 s start
-    if _cpu_only():
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{(os.cpu_count() or 1) - 1}")
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
-
-
 # Engines alive in this process. vLLM's engine-core shutdown tears down the process-wide
 # distributed state (parallel groups) that every in-process engine uses; while other engines
 # live, that teardown is skipped (guided decoding in a surviving engine needs the groups).
 _LIVE: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _keep_dist_env(keep: bool) -> Iterator[None]:
-    if not keep:
-        yield
-        return
-    import vllm.v1.engine.core as core
-
-    cleanup = core.cleanup_dist_env_and_memory
-    core.cleanup_dist_env_and_memory = lambda *a, **k: None
-    try:
-        yield
-    finally:
-        core.cleanup_dist_env_and_memory = cleanup
 
 
 @dataclass
@@ -99,10 +72,14 @@ class VLLMEngine:
             raise ConfigError(
                 f"model {cfg.model!r} (engine {key!r}) is not a directory; give a model dir or id"
             )
-        _set_engine_env(cfg)
+        self._env = engine_env(cfg)
+        with scoped_env(self._env):
+            self._start_engine(cfg, key)
+
+    def _start_engine(self, cfg: EngineConfig, key: str) -> None:
         from vllm import EngineArgs
 
-        self._counts = _CounterLogger()
+        self._counts = CounterLogger()
         extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
         if cfg.max_num_batched_tokens is not None:
             extra["max_num_batched_tokens"] = cfg.max_num_batched_tokens
@@ -114,7 +91,7 @@ class VLLMEngine:
             )
         args = EngineArgs(
             model=self.model,
-            dtype=cfg.dtype if cfg.dtype != "auto" or not _cpu_only() else "float32",
+            dtype=cfg.dtype if cfg.dtype != "auto" or not cpu_only() else "float32",
             max_model_len=cfg.max_model_len,
             enable_prefix_caching=cfg.enable_prefix_caching,
             enforce_eager=cfg.enforce_eager,
@@ -256,7 +233,7 @@ class VLLMEngine:
             others = bool(_LIVE)
         if engine is not None:
             try:
-                with _keep_dist_env(others):
+                with keep_dist_env(others):
                     engine.engine_core.shutdown()
             except Exception:  # shutting down after a failure: nothing left to save
                 log.debug("engine core shutdown raised", exc_info=True)
@@ -362,14 +339,15 @@ class VLLMEngine:
         with _LIVE_LOCK:
             others = len(_LIVE) > 1
         try:
-            with _keep_dist_env(others):
+            with keep_dist_env(others):
                 self._engine.engine_core.shutdown()
         except Exception:
             log.debug("dead engine core's shutdown raised", exc_info=True)
         fresh = None
         if self.deaths <= self.cfg.max_restarts:
             try:
-                fresh = self._new_engine()
+                with scoped_env(self._env):
+                    fresh = self._new_engine()
             except Exception as e:
                 log.exception("engine %r could not restart", self.key)
                 error = e
@@ -440,62 +418,4 @@ class VLLMEngine:
                     tool_calls=msg.tool_calls,
                     reasoning=msg.reasoning,
                 )
-            )
-
-
-class _CounterLogger:
-    """A vLLM stat logger summing one engine's counters (works with several engines per process)."""
-
-    def __init__(self) -> None:
-        self.requests = self.prompt = self.generation = self.queries = self.hits = 0
-        self.steps, self.step_s = 0, 0.0
-        self._lock = threading.Lock()
-
-    def add_step(self, seconds: float) -> None:
-        """Count one engine step that took ``seconds``."""
-        with self._lock:
-            self.steps += 1
-            self.step_s += seconds
-
-    def factory(self, vllm_config: Any, engine_index: int = 0) -> Any:
-        from vllm.v1.metrics.loggers import StatLoggerBase
-
-        counts = self
-
-        class _Logger(StatLoggerBase):
-            def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
-                pass
-
-            def record(
-                self,
-                scheduler_stats: Any,
-                iteration_stats: Any,
-                mm_cache_stats: Any = None,
-                engine_idx: int = 0,
-            ) -> None:
-                with counts._lock:
-                    if iteration_stats is not None:
-                        counts.requests += len(iteration_stats.finished_requests)
-                        counts.prompt += iteration_stats.num_prompt_tokens
-                        counts.generation += iteration_stats.num_generation_tokens
-                    pcs = getattr(scheduler_stats, "prefix_cache_stats", None)
-                    if pcs is not None:
-                        counts.queries += pcs.queries
-                        counts.hits += pcs.hits
-
-            def log_engine_initialized(self) -> None:
-                pass
-
-        return _Logger(vllm_config, engine_index)
-
-    def snapshot(self) -> EngineCounters:
-        with self._lock:
-            return EngineCounters(
-                self.requests,
-                self.prompt,
-                self.generation,
-                self.queries,
-                self.hits,
-                self.steps,
-                self.step_s,
             )

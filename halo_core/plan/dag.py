@@ -1,7 +1,7 @@
 """The plan DAG of a workflow and its annotation with the calls a run made in each node.
 
 A :class:`Plan` is the workflow's nodes and edges (from an agent framework's graph, see
-``halo_adapters.langgraph_plan.plan_of``, or inferred from the calls with
+``halo_adapters._langgraph_plan.plan_of``, or inferred from the calls with
 :meth:`Plan.from_records`). :meth:`Plan.annotate` attaches the consolidated graph's call records
 to the nodes by their ``node`` label: an LLM call's label is the node path that made it
 (``"outer/inner"`` inside a subgraph), a tool call's is ``"<node path>:<tool name>"``. A label
@@ -13,15 +13,15 @@ label matching no node gets a *synthetic* node of its own, so every call is coun
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from halo_core.graph import CallRecord, Stats
+from halo_core.plan.order import START, toposort
 
 NodeKind = Literal["llm", "tool", "mixed", "control", "start", "end"]
-START, END = "__start__", "__end__"
+END = "__end__"
 
 
 @dataclass
@@ -231,54 +231,3 @@ def _resolve(path: str, by_name: dict[str, PlanNode]) -> tuple[PlanNode | None, 
         if node is not None and not node.synthetic:
             return node, "/".join(parts[i:])
     return None, ""
-
-
-def forward_edges(names: list[str], edges: Sequence[PlanEdge]) -> list[tuple[str, str]]:
-    """The edges between known nodes that do not close a loop (depth-first from the start
-    node, then from each node not reached yet)."""
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for e in edges:
-        if e.source in succ and e.target in succ:
-            succ[e.source].append(e.target)
-    state: dict[str, int] = {}  # 1: on the stack, 2: done
-    forward: list[tuple[str, str]] = []
-    for root in [START] * (START in succ) + names:
-        if root in state:
-            continue
-        state[root] = 1
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-                continue
-            if state.get(nxt) != 1:
-                forward.append((node, nxt))
-            if nxt not in state:
-                state[nxt] = 1
-                stack.append((nxt, iter(succ[nxt])))
-    return forward
-
-
-def toposort(names: list[str], edges: Sequence[PlanEdge]) -> list[str]:
-    """Kahn's algorithm over the forward edges, taking ready nodes in declaration order."""
-    pos = {n: i for i, n in enumerate(names)}
-    forward = forward_edges(names, edges)
-    indegree = dict.fromkeys(names, 0)
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for s, t in forward:
-        indegree[t] += 1
-        succ[s].append(t)
-    ready = [(pos[n], n) for n in names if indegree[n] == 0]
-    heapq.heapify(ready)
-    out: list[str] = []
-    while ready:
-        _, n = heapq.heappop(ready)
-        out.append(n)
-        for t in succ[n]:
-            indegree[t] -= 1
-            if indegree[t] == 0:
-                heapq.heappush(ready, (pos[t], t))
-    return out

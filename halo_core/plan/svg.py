@@ -5,9 +5,13 @@ from __future__ import annotations
 import html
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from halo_core.plan.dag import Plan, PlanEdge, PlanNode, forward_edges, toposort
 from halo_core.plan.explain import COLORS, box_lines
+from halo_core.plan.order import forward_edges, toposort
+
+if TYPE_CHECKING:
+    from halo_core.plan.dag import Plan, PlanEdge, PlanNode
 
 _CHAR_W, _LINE_H, _PAD, _GAP_X, _GAP_Y, _MARGIN = 7.2, 16, 8, 30, 50, 20
 

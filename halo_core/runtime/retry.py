@@ -52,9 +52,7 @@ class RetryPolicy:
                 time.sleep(delay)
         return fn(*args, **kwargs)
 
-    async def acall(
-        self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
-    ) -> Any:
+    async def acall(self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> Any:
         """Awaitable :meth:`call` for ``async def`` tools."""
         for delay in self.delays():
             try:

@@ -24,7 +24,7 @@ from typing import Any
 
 from halo_core.backends.base import Engine, EngineRequest
 from halo_core.calls import ChatRequest
-from halo_core.models import default_cache_dir
+from halo_core.model_cache import default_cache_dir
 from halo_core.scheduler.cost_model import StepCost, StepRecord
 
 log = logging.getLogger("halo.cost")

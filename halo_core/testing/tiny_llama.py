@@ -21,7 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from halo_core.models import publish_dir
+from halo_core.model_cache import publish_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

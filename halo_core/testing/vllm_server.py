@@ -27,8 +27,8 @@ from halo_core.errors import HaloError
 #: its required / named tool choice is plain guided JSON, which ``compact_json`` keeps short
 #: (hermes' structural tags allow free whitespace, which random test models never stop emitting).
 DEFAULT_TOOL_PARSER = "pythonic"
-#: What Halo's in-process engines set in the environment (halo_core.backends.vllm_inprocess).
-_IN_PROCESS_ENGINE_ENV = frozenset({"VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"})
+#: Settings of where vLLM's engine runs, which a server decides itself (``cpu_bind``).
+_ENGINE_PLACEMENT_ENV = frozenset({"VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"})
 
 
 class ServerStartError(HaloError, RuntimeError):
@@ -85,9 +85,9 @@ class VLLMServer:
             self.cmd += ["--structured-outputs-config.backend", "xgrammar"]
             self.cmd += ["--structured-outputs-config.disable_any_whitespace", "true"]
         self.cmd += list(extra_args)
-        # a server as `vllm serve` runs by default: not the in-process engine settings Halo puts
-        # in this process's environment (its CPU binding only where cpu_bind asks for one)
-        inherited = {k: v for k, v in os.environ.items() if k not in _IN_PROCESS_ENGINE_ENV}
+        # a server as `vllm serve` runs by default: its CPU binding only where cpu_bind asks for
+        # one, its engine core in its own process, whatever this process's environment says
+        inherited = {k: v for k, v in os.environ.items() if k not in _ENGINE_PLACEMENT_ENV}
         self.cpu_bind = cpu_bind
         self.env = {
             **inherited,

@@ -1,10 +1,11 @@
-"""Pieces the six evaluation workloads share: their tools, prompt helpers, input sampling, and a
-fake chat model plus an operator counter for tests.
+"""Pieces the evaluation workloads share: their surface and graph plumbing, their tools, prompt
+helpers, input sampling, the TPC-H rule and nodes (W5, W6), and a fake chat model plus an
+operator counter for tests.
 
 Workload code is plain LangGraph user code: nothing here imports Halo. The tools are ordinary
 LangChain ``@tool`` s over :mod:`benchmarks.suite.tools` (read-only SQL on the benchmark DuckDB
 file, lookups on the simulated HTTP service); they only read, so each is declared pure with
-``metadata={"halo_pure": True}`` (what ``halo_adapters.langchain_hook.pure`` sets), which lets a
+``metadata={"halo_pure": True}`` (what ``halo_adapters.pure`` sets), which lets a
 batch runner merge identical calls of different instances.
 
 Prompt budget: the models have a 2,048-token context and a small ``max_tokens``, so every LLM
@@ -30,6 +31,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
+from langgraph.graph import StateGraph
 from pydantic import PrivateAttr
 
 from benchmarks.suite import tools
@@ -46,9 +48,32 @@ NOTE_CHARS = 420
 #: Longest user question (characters) that goes into a prompt.
 QUESTION_CHARS = 300
 
+# ---- the workload surface and its graph --------------------------------------------------------
+
+
+def node_models(**sizes: Sequence[str]) -> dict[str, str]:
+    """A workload's ``NODE_MODELS`` (LLM node -> model size) from the LLM nodes each model size
+    serves: ``node_models(S=("a", "b"), M=("c",), L=())``."""
+    return {node: size for size, nodes in sizes.items() for node in nodes}
+
+
+def graph_of(state: type[Any], *nodes: Callable[..., Any]) -> StateGraph:
+    """A ``StateGraph`` over ``state`` with each of ``nodes`` added under its function's name."""
+    g = StateGraph(state)
+    for node in nodes:
+        g.add_node(node.__name__, node)
+    return g
+
+
+def final_answer_of(result: Mapping[str, Any]) -> str:
+    """The final answer of a finished instance (the workloads' ``answer``, but W7's)."""
+    return str(result["final_answer"])
+
+
 # ---- tools -------------------------------------------------------------------------------------
 
 ToolT = TypeVar("ToolT", bound=BaseTool)
+T = TypeVar("T")
 
 
 def pure(t: ToolT) -> ToolT:
@@ -106,6 +131,11 @@ def section(title: str, body: object, limit: int = NOTE_CHARS) -> str:
     return f"### {title}\n{text}"
 
 
+def question_block(state: Mapping[str, Any], limit: int = QUESTION_CHARS) -> str:
+    """The instance's question, the first block of most user messages."""
+    return section("Question", state["question"], limit)
+
+
 def user_message(*blocks: str, task: str) -> str:
     """A user message: the data blocks in order, then the task line."""
     return "\n\n".join([*blocks, task])
@@ -125,6 +155,12 @@ def db_rows(query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     workload's inputs, not a tool of the workflow."""
     _, rows, _ = tools.query_rows(query, params)
     return rows
+
+
+def anchor_rows(candidates_sql: str, n: int) -> list[tuple[str, ...]]:
+    """The anchors a batch of ``n`` queries draws from: the rows of ``candidates_sql`` (its
+    ``LIMIT ?`` set to ``n``, at least 64), as text."""
+    return [tuple(str(v) for v in row) for row in db_rows(candidates_sql, (max(64, n),))]
 
 
 def pool_size(n: int) -> int:
@@ -148,6 +184,39 @@ def draw(
     rng = random.Random(seed)
     pool = rng.sample(list(candidates), min(pool_size(n), len(candidates)))
     return [build(rng.choice(pool), rng.choice(list(templates))) for _ in range(n)]
+
+
+def draw_article_questions(
+    candidates_sql: str, n: int, seed: int, templates: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The FineWiki workloads' queries: :func:`draw` over the (title, category) rows of
+    ``candidates_sql`` (:func:`anchor_rows`), a template filled in with ``{topic}`` (the title)
+    and ``{field}`` (the category, lower-case)."""
+
+    def build(article: tuple[str, ...], template: str) -> dict[str, Any]:
+        topic, category = article
+        question = template.format(topic=topic, field=category.lower())
+        return {"question": question, "topic": topic, "category": category}
+
+    return draw(anchor_rows(candidates_sql, n), n, seed, templates, build)
+
+
+def draw_questions(
+    candidates: Sequence[Mapping[str, Any]], n: int, seed: int, templates: Sequence[str]
+) -> list[dict[str, Any]]:
+    """:func:`draw` of queries that are just a question: a template filled in with one of
+    ``candidates`` (parameter sets)."""
+
+    def build(params: Mapping[str, Any], template: str) -> dict[str, Any]:
+        return {"question": template.format(**params)}
+
+    return draw(candidates, n, seed, templates, build)
+
+
+def seeded_draws(key: str, count: int, one: Callable[[random.Random], T]) -> list[T]:
+    """``count`` draws ``one(rng)`` from one generator seeded with ``key``: deterministic."""
+    rng = random.Random(key)
+    return [one(rng) for _ in range(count)]
 
 
 # ---- tests: a fake chat model and an operator counter ------------------------------------------
@@ -308,6 +377,14 @@ def tpch_report_api(kind: str, key: str) -> str:
     return tools.http_get("/tpch/report", kind=kind, key=key)
 
 
+#: Values the TPC-H questions draw from: market segments and ship modes.
+SEGMENTS = ("AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY")
+SHIPMODES = ("MAIL", "SHIP", "AIR", "RAIL", "TRUCK", "FOB", "REG AIR")
+
+#: Candidate parameter sets a TPC-H batch draws its pool from.
+N_CANDIDATES = 512
+
+
 _SHIPMODE = r"(?-i:\b(REG AIR|AIR|RAIL|SHIP|TRUCK|MAIL|FOB)\b)"
 
 #: The rule's patterns (case-insensitive unless marked), per field; the first match wins.
@@ -416,3 +493,14 @@ def extract_tpch_params(question: str) -> dict[str, str | int | float]:
 
 for _t in (tpch_query, tpch_report_api, extract_tpch_params):
     pure(_t)
+
+
+def extract_params(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The TPC-H workloads' first node (tool-only): the rule's parameters of the question."""
+    return {"params": extract_tpch_params.invoke({"question": state["question"]})}
+
+
+def params_section(state: Mapping[str, Any], *names: str) -> str:
+    """The extracted parameters ``names`` (``name=value``) as a user-message block."""
+    p = state["params"]
+    return section("Extracted parameters", ", ".join(f"{n}={p[n]}" for n in names))

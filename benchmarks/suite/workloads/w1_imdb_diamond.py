@@ -22,17 +22,20 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
-    QUESTION_CHARS,
     TOOL_CHARS,
-    db_rows,
+    anchor_rows,
     draw,
+    final_answer_of,
+    graph_of,
     llm_step,
     movie_api,
+    node_models,
     person_api,
+    question_block,
     run_sql,
     section,
     user_message,
@@ -44,16 +47,11 @@ LLM_OPS = 8
 TOOL_OPS = 9
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "keyword_planner": "M",
-    "movie_agent": "S",
-    "people_agent": "M",
-    "aka_agent": "L",
-    "hub_movie_people": "M",
-    "hub_full_context": "S",
-    "tail_focus": "L",
-    "final_answer": "M",
-}
+NODE_MODELS = node_models(
+    S=("movie_agent", "hub_full_context"),
+    M=("keyword_planner", "people_agent", "hub_movie_people", "final_answer"),
+    L=("aka_agent", "tail_focus"),
+)
 
 #: Nodes that only call tools (no LLM): none in this workload.
 TOOL_NODES: tuple[str, ...] = ()
@@ -274,23 +272,19 @@ class DiamondState(TypedDict, total=False):
     final_answer: str
 
 
-def _question(state: DiamondState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
 def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     """The compiled W1 graph; ``models`` maps "S" / "M" / "L" to chat models."""
     small, medium, large = models["S"], models["M"], models["L"]
 
     def keyword_planner(state: DiamondState) -> DiamondState:
-        user = user_message(_question(state), task="Write the search plan.")
+        user = user_message(question_block(state), task="Write the search plan.")
         return {"plan": llm_step(medium, KEYWORD_PLANNER, user)}
 
     def movie_agent(state: DiamondState) -> DiamondState:
         movie = movie_api.invoke({"title": state["movie"]})
         director = person_api.invoke({"name": state["director"]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"Movie API record: {state['movie']}", movie, TOOL_CHARS),
             section(f"Person API record: {state['director']}", director, TOOL_CHARS),
@@ -302,7 +296,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         people = run_sql.invoke({"query": PEOPLE_ON_KEYWORD, "params": [state["keyword"]]})
         films = run_sql.invoke({"query": DIRECTOR_FILMOGRAPHY, "params": [state["director"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"People on keyword films (keyword: {state['keyword']})", people, TOOL_CHARS),
             section(f"Director filmography ({state['director']})", films, TOOL_CHARS),
@@ -314,7 +308,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         akas = run_sql.invoke({"query": AKAS_OF_TITLE, "params": [state["movie"]]})
         regions = run_sql.invoke({"query": AKA_REGIONS_ON_KEYWORD, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"Alternate titles of the anchor movie ({state['movie']})", akas, TOOL_CHARS),
             section(f"Regions of keyword films (keyword: {state['keyword']})", regions, TOOL_CHARS),
@@ -325,7 +319,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def hub_movie_people(state: DiamondState) -> DiamondState:
         stats = run_sql.invoke({"query": KEYWORD_STATS, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Movie agent notes", state["movie_notes"]),
             section("People agent notes", state["people_notes"]),
             section(f"Keyword statistics (keyword: {state['keyword']})", stats, TOOL_CHARS),
@@ -336,7 +330,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def hub_full_context(state: DiamondState) -> DiamondState:
         genres = run_sql.invoke({"query": KEYWORD_GENRES, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Hub 1 movie-and-people view", state["hub_movie_people_notes"]),
             section("International-titles notes", state["aka_notes"]),
             section(f"Genres of keyword films (keyword: {state['keyword']})", genres, TOOL_CHARS),
@@ -346,7 +340,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def tail_focus(state: DiamondState) -> DiamondState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Full-context view", state["full_context"]),
             task="Write the viewing guidance.",
         )
@@ -355,7 +349,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def final_answer(state: DiamondState) -> DiamondState:
         top = run_sql.invoke({"query": KEYWORD_TOP_VOTED, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Full-context view", state["full_context"]),
             section("Viewing guidance", state["viewing_guidance"]),
             section(f"Most-voted keyword films (keyword: {state['keyword']})", top, TOOL_CHARS),
@@ -363,8 +357,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"final_answer": llm_step(medium, FINAL_ANSWER, user)}
 
-    g = StateGraph(DiamondState)
-    for node in (
+    g = graph_of(
+        DiamondState,
         keyword_planner,
         movie_agent,
         people_agent,
@@ -373,8 +367,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         hub_full_context,
         tail_focus,
         final_answer,
-    ):
-        g.add_node(node.__name__, node)
+    )
     g.add_edge(START, "keyword_planner")
     for entry in ("movie_agent", "people_agent", "aka_agent"):  # fan-out
         g.add_edge("keyword_planner", entry)
@@ -413,16 +406,14 @@ LIMIT ?"""
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic movie questions over about ``n / 4`` anchor movies of the database."""
-    anchors = [(str(t), str(d), str(k)) for t, d, k in db_rows(CANDIDATES_SQL, (max(64, n),))]
 
-    def build(anchor: tuple[str, str, str], template: str) -> dict[str, Any]:
+    def build(anchor: tuple[str, ...], template: str) -> dict[str, Any]:
         movie, director, keyword = anchor
         question = template.format(movie=movie, director=director, keyword=keyword)
         return {"question": question, "keyword": keyword, "movie": movie, "director": director}
 
-    return draw(anchors, n, seed, QUESTIONS, build)
+    return draw(anchor_rows(CANDIDATES_SQL, n), n, seed, QUESTIONS, build)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

@@ -20,16 +20,19 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
-    QUESTION_CHARS,
     TOOL_CHARS,
-    db_rows,
+    anchor_rows,
     draw,
+    final_answer_of,
+    graph_of,
     llm_step,
+    node_models,
     person_api,
+    question_block,
     run_sql,
     section,
     user_message,
@@ -41,18 +44,11 @@ LLM_OPS = 10
 TOOL_OPS = 3
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "keyword_planner": "M",
-    "movie_overview": "L",
-    "movie_final_notes": "L",
-    "people_overview": "M",
-    "people_final_notes": "M",
-    "crew_overview": "S",
-    "crew_insights": "S",
-    "crew_final_notes": "S",
-    "sanity_check": "L",
-    "final_answer": "S",
-}
+NODE_MODELS = node_models(
+    S=("crew_overview", "crew_insights", "crew_final_notes", "final_answer"),
+    M=("keyword_planner", "people_overview", "people_final_notes"),
+    L=("movie_overview", "movie_final_notes", "sanity_check"),
+)
 
 #: Nodes that only call tools (no LLM): none in this workload.
 TOOL_NODES: tuple[str, ...] = ()
@@ -261,27 +257,23 @@ class TripleChainState(TypedDict, total=False):
     final_answer: str
 
 
-def _question(state: TripleChainState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
 def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     """The compiled W2 graph; ``models`` maps "S" / "M" / "L" to chat models."""
     small, medium, large = models["S"], models["M"], models["L"]
 
     def keyword_planner(state: TripleChainState) -> TripleChainState:
-        user = user_message(_question(state), task="Write the search plan.")
+        user = user_message(question_block(state), task="Write the search plan.")
         return {"plan": llm_step(medium, KEYWORD_PLANNER, user)}
 
     def sanity_check(state: TripleChainState) -> TripleChainState:
-        user = user_message(_question(state), task="Rewrite the question.")
+        user = user_message(question_block(state), task="Rewrite the question.")
         return {"canonical_query": llm_step(large, SANITY_CHECK, user)}
 
     # -- movie chain (L)
     def movie_overview(state: TripleChainState) -> TripleChainState:
         films = run_sql.invoke({"query": MOVIE_OVERVIEW, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"Films tagged '{state['keyword']}', most-voted first", films, TOOL_CHARS),
             task="Write the movie overview.",
@@ -290,7 +282,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def movie_final_notes(state: TripleChainState) -> TripleChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Movie overview", state["movie_overview"]),
             task="Write the movie chain's final notes.",
         )
@@ -300,7 +292,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def people_overview(state: TripleChainState) -> TripleChainState:
         record = person_api.invoke({"name": state["person"]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"Person API record: {state['person']}", record, TOOL_CHARS),
             task="Write the people overview.",
@@ -309,7 +301,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def people_final_notes(state: TripleChainState) -> TripleChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("People overview", state["people_overview"]),
             task="Write the people chain's final notes.",
         )
@@ -319,7 +311,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def crew_overview(state: TripleChainState) -> TripleChainState:
         crews = run_sql.invoke({"query": CREW_OF_KEYWORD, "params": [state["keyword"]]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section(f"Crews of films tagged '{state['keyword']}', newest first", crews, TOOL_CHARS),
             task="Write the crew overview.",
@@ -328,7 +320,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def crew_insights(state: TripleChainState) -> TripleChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Crew overview", state["crew_overview"]),
             task="Write the crew insights.",
         )
@@ -336,7 +328,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def crew_final_notes(state: TripleChainState) -> TripleChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Crew insights", state["crew_insights"]),
             task="Write the crew chain's final notes.",
         )
@@ -344,7 +336,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def final_answer(state: TripleChainState) -> TripleChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Planner notes", state["plan"]),
             section("Sanity check", state["canonical_query"]),
             section("Movie chain notes", state["movie_final_notes"]),
@@ -354,8 +346,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"final_answer": llm_step(small, FINAL_ANSWER, user)}
 
-    g = StateGraph(TripleChainState)
-    for node in (
+    g = graph_of(
+        TripleChainState,
         keyword_planner,
         movie_overview,
         movie_final_notes,
@@ -366,8 +358,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         crew_final_notes,
         sanity_check,
         final_answer,
-    ):
-        g.add_node(node.__name__, node)
+    )
     g.add_edge(START, "keyword_planner")
     g.add_edge(START, "sanity_check")  # runs in parallel with the whole planner subtree
     for first in ("movie_overview", "people_overview", "crew_overview"):  # three chains
@@ -417,16 +408,14 @@ LIMIT ?"""
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic film questions over about ``n / 4`` (keyword, person) anchors."""
-    anchors = [(str(k), str(p)) for k, p in db_rows(CANDIDATES_SQL, (max(64, n),))]
 
-    def build(anchor: tuple[str, str], template: str) -> dict[str, Any]:
+    def build(anchor: tuple[str, ...], template: str) -> dict[str, Any]:
         keyword, person = anchor
         question = template.format(keyword=keyword, person=person)
         return {"question": question, "keyword": keyword, "person": person}
 
-    return draw(anchors, n, seed, QUESTIONS, build)
+    return draw(anchor_rows(CANDIDATES_SQL, n), n, seed, QUESTIONS, build)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

@@ -22,17 +22,19 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
-    QUESTION_CHARS,
     TOOL_CHARS,
     category_api,
-    db_rows,
-    draw,
+    draw_article_questions,
+    final_answer_of,
+    graph_of,
     links_api,
     llm_step,
+    node_models,
+    question_block,
     run_sql,
     section,
     user_message,
@@ -44,17 +46,11 @@ LLM_OPS = 9
 TOOL_OPS = 6
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "topic_expander": "M",
-    "timeline_refiner_1": "M",
-    "timeline_refiner_2": "M",
-    "category_overview": "L",
-    "category_drilldown": "L",
-    "outbound_link_view": "S",
-    "inbound_link_view": "S",
-    "query_rewriter": "M",
-    "final_summarizer": "S",
-}
+NODE_MODELS = node_models(
+    S=("outbound_link_view", "inbound_link_view", "final_summarizer"),
+    M=("topic_expander", "timeline_refiner_1", "timeline_refiner_2", "query_rewriter"),
+    L=("category_overview", "category_drilldown"),
+)
 
 #: Nodes that only call tools (no LLM): none in this workload.
 TOOL_NODES: tuple[str, ...] = ()
@@ -259,10 +255,6 @@ class LongChainState(TypedDict, total=False):
     final_answer: str
 
 
-def _question(state: LongChainState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
 def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     """The compiled W3 graph; ``models`` maps "S" / "M" / "L" to chat models."""
     small, medium, large = models["S"], models["M"], models["L"]
@@ -273,7 +265,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         article = run_sql.invoke({"query": ANCHOR_ARTICLE, "params": [topic]})
         mentions = run_sql.invoke({"query": MENTIONS, "params": [topic, topic]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section(f"Article: {topic}", article, TOOL_CHARS),
             section(f"Articles mentioning {topic}, newest first", mentions, TOOL_CHARS),
             task="Write the topic summary and the CENTRAL line.",
@@ -284,7 +276,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         topic = state["topic"]
         rows = run_sql.invoke({"query": TIMELINE, "params": [topic, topic]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Topic summary", state["global_summary"]),
             section(f"{topic} and articles mentioning it, oldest first", rows, TOOL_CHARS),
             task="Write the coarse timeline.",
@@ -293,7 +285,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def timeline_refiner_2(state: LongChainState) -> LongChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Coarse timeline", state["coarse_timeline"]),
             task="Write the refined timeline.",
         )
@@ -303,7 +295,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def category_overview(state: LongChainState) -> LongChainState:
         members = category_api.invoke({"name": state["category"]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section(f"Category API: {state['category']}", members, TOOL_CHARS),
             task="Write the category overview.",
         )
@@ -311,7 +303,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def category_drilldown(state: LongChainState) -> LongChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Category overview", state["category_overview"]),
             task="List the subtopics.",
         )
@@ -321,7 +313,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def outbound_link_view(state: LongChainState) -> LongChainState:
         links = links_api.invoke({"title": state["topic"]})
         user = user_message(
-            _question(state),
+            question_block(state),
             section(f"Link API: {state['topic']}", links, TOOL_CHARS),
             task="Write the outbound-link summary.",
         )
@@ -329,7 +321,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def inbound_link_view(state: LongChainState) -> LongChainState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Outbound-link summary", state["outbound_links_overview"]),
             section("Topic summary", state["global_summary"]),
             task="Write the inbound-link analysis.",
@@ -338,7 +330,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     # -- query rewriter (M)
     def query_rewriter(state: LongChainState) -> LongChainState:
-        user = user_message(_question(state), task="Rewrite the question.")
+        user = user_message(question_block(state), task="Rewrite the question.")
         return {"focus_query": llm_step(medium, QUERY_REWRITER, user)}
 
     # -- final summarizer (S)
@@ -346,7 +338,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         snippets = run_sql.invoke({"query": INBOUND_SNIPPETS, "params": [state["topic"]]})
         # six upstream notes and a tool result: tighter clips keep the prompt in budget
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Focus", state["focus_query"], FINAL_NOTE_CHARS),
             section("Topic summary", state["global_summary"], FINAL_NOTE_CHARS),
             section("Refined timeline", state["refined_timeline"], FINAL_NOTE_CHARS),
@@ -358,8 +350,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"final_answer": llm_step(small, FINAL_SUMMARIZER, user)}
 
-    g = StateGraph(LongChainState)
-    for node in (
+    g = graph_of(
+        LongChainState,
         topic_expander,
         timeline_refiner_1,
         timeline_refiner_2,
@@ -369,8 +361,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         inbound_link_view,
         query_rewriter,
         final_summarizer,
-    ):
-        g.add_node(node.__name__, node)
+    )
     for root in ("topic_expander", "category_overview", "outbound_link_view", "query_rewriter"):
         g.add_edge(START, root)
     g.add_edge("topic_expander", "timeline_refiner_1")
@@ -414,16 +405,8 @@ LIMIT ?"""
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic questions over about ``n / 4`` well-linked articles."""
-    anchors = [(str(t), str(c)) for t, c in db_rows(CANDIDATES_SQL, (max(64, n),))]
-
-    def build(anchor: tuple[str, str], template: str) -> dict[str, Any]:
-        topic, category = anchor
-        question = template.format(topic=topic, field=category.lower())
-        return {"question": question, "topic": topic, "category": category}
-
-    return draw(anchors, n, seed, QUESTIONS, build)
+    return draw_article_questions(CANDIDATES_SQL, n, seed, QUESTIONS)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

@@ -25,16 +25,18 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
-    QUESTION_CHARS,
     TOOL_CHARS,
     category_api,
-    db_rows,
-    draw,
+    draw_article_questions,
+    final_answer_of,
+    graph_of,
     llm_step,
+    node_models,
+    question_block,
     run_sql,
     section,
     user_message,
@@ -46,17 +48,11 @@ LLM_OPS = 9
 TOOL_OPS = 3
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "global_pass": "M",
-    "outline": "M",
-    "narrative": "M",
-    "category_bridge": "L",
-    "category_subtopics": "L",
-    "language_bridge": "S",
-    "language_insights": "S",
-    "light_sampler": "S",
-    "final_head": "S",
-}
+NODE_MODELS = node_models(
+    S=("language_bridge", "language_insights", "light_sampler", "final_head"),
+    M=("global_pass", "outline", "narrative"),
+    L=("category_bridge", "category_subtopics"),
+)
 
 #: Nodes that only call tools (no LLM).
 TOOL_NODES: tuple[str, ...] = ("category_lookup",)
@@ -257,10 +253,6 @@ class BridgeState(TypedDict, total=False):
     final_answer: str
 
 
-def _question(state: BridgeState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
 def _topic(state: BridgeState) -> str:
     return section("Article", f"{state['topic']} (category: {state['category']})")
 
@@ -283,7 +275,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def outline(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             _topic(state),
             section("First-pass summary", state["topic_summary"]),
             task="Write the outline.",
@@ -292,7 +284,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def narrative(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Outline", state["outline"]),
             task="Write the narrative.",
         )
@@ -300,7 +292,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def category_bridge(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             _topic(state),
             section("Outline", state["outline"]),
             section(
@@ -312,7 +304,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def category_subtopics(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Category bridge notes", state["bridge_notes"]),
             task="List the key subtopics.",
         )
@@ -338,7 +330,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def light_sampler(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Main-chain narrative", state["narrative"]),
             section("Category key subtopics", state["key_subtopics"]),
             section("Cross-lingual insights", state["crosslingual_insights"]),
@@ -348,15 +340,15 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
 
     def final_head(state: BridgeState) -> BridgeState:
         user = user_message(
-            _question(state),
+            question_block(state),
             section("Narrative", state["narrative"]),
             section("Hints", state["hints"]),
             task="Write the final answer.",
         )
         return {"final_answer": llm_step(small, FINAL_HEAD, user)}
 
-    g = StateGraph(BridgeState)
-    for node in (
+    g = graph_of(
+        BridgeState,
         category_lookup,
         global_pass,
         outline,
@@ -367,8 +359,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         language_insights,
         light_sampler,
         final_head,
-    ):
-        g.add_node(node.__name__, node)
+    )
     g.add_edge(START, "global_pass")
     g.add_edge(START, "category_lookup")
     g.add_edge("global_pass", "outline")
@@ -405,16 +396,8 @@ LIMIT ?"""
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic questions over about ``n / 4`` English articles of the database."""
-    articles = [(str(t), str(c)) for t, c in db_rows(CANDIDATES_SQL, (max(64, n),))]
-
-    def build(article: tuple[str, str], template: str) -> dict[str, Any]:
-        topic, category = article
-        question = template.format(topic=topic, field=category.lower())
-        return {"question": question, "topic": topic, "category": category}
-
-    return draw(articles, n, seed, QUESTIONS, build)
+    return draw_article_questions(CANDIDATES_SQL, n, seed, QUESTIONS)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

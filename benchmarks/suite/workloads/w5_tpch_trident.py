@@ -27,15 +27,24 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
+    N_CANDIDATES,
+    SEGMENTS,
+    SHIPMODES,
     TOOL_CHARS,
-    draw,
-    extract_tpch_params,
+    draw_questions,
+    extract_params,
+    final_answer_of,
+    graph_of,
     llm_step,
+    node_models,
+    params_section,
+    question_block,
     section,
+    seeded_draws,
     tpch_query,
     tpch_report_api,
     user_message,
@@ -47,15 +56,11 @@ LLM_OPS = 7
 TOOL_OPS = 10
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "entry_lineitem": "S",
-    "entry_revenue": "M",
-    "entry_supply": "L",
-    "hub_ops": "M",
-    "hub_full_context": "S",
-    "tail_focus": "L",
-    "final_answer": "M",
-}
+NODE_MODELS = node_models(
+    S=("entry_lineitem", "hub_full_context"),
+    M=("entry_revenue", "hub_ops", "final_answer"),
+    L=("entry_supply", "tail_focus"),
+)
 
 #: Nodes that only call tools (no LLM).
 TOOL_NODES: tuple[str, ...] = ("extract_params", "shipmode_report", "promo_report")
@@ -233,20 +238,12 @@ def promo_month(params: Mapping[str, Any]) -> str:
 
 
 def _question(state: TridentState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
-def _params(state: TridentState, *names: str) -> str:
-    p = state["params"]
-    return section("Extracted parameters", ", ".join(f"{n}={p[n]}" for n in names))
+    return question_block(state, QUESTION_CHARS)
 
 
 def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     """The compiled W5 graph; ``models`` maps "S" / "M" / "L" to chat models."""
     small, medium, large = models["S"], models["M"], models["L"]
-
-    def extract_params(state: TridentState) -> TridentState:
-        return {"params": extract_tpch_params.invoke({"question": state["question"]})}
 
     def shipmode_report(state: TridentState) -> TridentState:
         mode = state["params"]["shipmode1"]
@@ -271,7 +268,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         user = user_message(
             _question(state),
-            _params(state, "delta", "year", "discount", "quantity"),
+            params_section(state, "delta", "year", "discount", "quantity"),
             section(f"Q1 pricing summary ({p['delta']}-day cutoff)", q1, PAIR_TOOL_CHARS),
             section(f"Q6 forecast revenue change ({p['year']})", q6, PAIR_TOOL_CHARS),
             task="Write the line-item notes.",
@@ -288,7 +285,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         user = user_message(
             _question(state),
-            _params(state, "segment", "date", "region", "year"),
+            params_section(state, "segment", "date", "region", "year"),
             section(f"Q3 shipping priority ({p['segment']}, {p['date']})", q3, PAIR_TOOL_CHARS),
             section(f"Q5 local supplier volume ({p['region']}, {p['year']})", q5, PAIR_TOOL_CHARS),
             task="Write the revenue notes.",
@@ -306,7 +303,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         q9 = tpch_query.invoke({"query": 9, "parameters": {"COLOR": p["color"]}})
         user = user_message(
             _question(state),
-            _params(state, "region", "size", "type", "color"),
+            params_section(state, "region", "size", "type", "color"),
             section(
                 f"Q2 minimum-cost suppliers (size {p['size']} {p['type']}, {p['region']})",
                 q2,
@@ -342,7 +339,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def tail_focus(state: TridentState) -> TridentState:
         user = user_message(
             _question(state),
-            _params(state, "year", "date", "region", "segment", "shipmode1", "discount"),
+            params_section(state, "year", "date", "region", "segment", "shipmode1", "discount"),
             section("Full-context view", state["full_context"]),
             task="Write the focus notes.",
         )
@@ -353,7 +350,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         q15 = tpch_query.invoke({"query": 15, "parameters": {"DATE": quarter_start(p)}})
         user = user_message(
             _question(state),
-            _params(state, "year", "quarter"),
+            params_section(state, "year", "quarter"),
             section("Full-context view", state["full_context"]),
             section("Focus notes", state["focus_notes"]),
             section(f"Q15 top supplier (Q{p['quarter']} {p['year']})", q15, TOOL_CHARS),
@@ -361,8 +358,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"final_answer": llm_step(medium, FINAL_ANSWER, user)}
 
-    g = StateGraph(TridentState)
-    for node in (
+    g = graph_of(
+        TridentState,
         extract_params,
         shipmode_report,
         promo_report,
@@ -373,8 +370,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         hub_full_context,
         tail_focus,
         final_answer,
-    ):
-        g.add_node(node.__name__, node)
+    )
     g.add_edge(START, "extract_params")
     for first in (
         "shipmode_report",
@@ -412,51 +408,39 @@ QUESTIONS = (
     "parts named '{color}', and whether {shipmode1} or {shipmode2} ships more reliably.",
 )
 
-SEGMENTS = ("AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY")
 REGIONS = ("AFRICA", "AMERICA", "ASIA", "EUROPE", "MIDDLE EAST")
 TYPES = ("TIN", "NICKEL", "BRASS", "STEEL", "COPPER")
 COLORS = ("green", "blue", "red", "ivory", "khaki", "lime", "navy", "olive", "peach", "plum")
-SHIPMODES = ("MAIL", "SHIP", "AIR", "RAIL", "TRUCK", "FOB", "REG AIR")
-
-#: Candidate parameter sets a batch draws its pool from.
-N_CANDIDATES = 512
 
 
 def parameter_sets(seed: int = 0, count: int = N_CANDIDATES) -> list[dict[str, Any]]:
     """``count`` deterministic TPC-H parameter sets in the spec's substitution ranges."""
-    rng = random.Random(f"{seed}:w5")
-    out = []
-    for _ in range(count):
-        modes = rng.sample(SHIPMODES, 2)
-        out.append(
-            {
-                "year": rng.randint(1993, 1997),
-                "date": f"1995-03-{rng.randint(1, 31):02d}",
-                "segment": rng.choice(SEGMENTS),
-                "region": rng.choice(REGIONS),
-                "size": rng.randint(1, 50),
-                "type": rng.choice(TYPES),
-                "color": rng.choice(COLORS),
-                "shipmode1": modes[0],
-                "shipmode2": modes[1],
-                "pct": rng.randint(2, 9),
-                "quantity": rng.choice((24, 25)),
-                "delta": rng.randint(60, 120),
-                "quarter": rng.randint(1, 4),
-            }
-        )
-    return out
+    return seeded_draws(f"{seed}:w5", count, _parameter_set)
+
+
+def _parameter_set(rng: random.Random) -> dict[str, Any]:
+    modes = rng.sample(SHIPMODES, 2)
+    return {
+        "year": rng.randint(1993, 1997),
+        "date": f"1995-03-{rng.randint(1, 31):02d}",
+        "segment": rng.choice(SEGMENTS),
+        "region": rng.choice(REGIONS),
+        "size": rng.randint(1, 50),
+        "type": rng.choice(TYPES),
+        "color": rng.choice(COLORS),
+        "shipmode1": modes[0],
+        "shipmode2": modes[1],
+        "pct": rng.randint(2, 9),
+        "quantity": rng.choice((24, 25)),
+        "delta": rng.randint(60, 120),
+        "quarter": rng.randint(1, 4),
+    }
 
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic analyst questions over about ``n / 4`` TPC-H parameter sets."""
-
-    def build(params: dict[str, Any], template: str) -> dict[str, Any]:
-        return {"question": template.format(**params)}
-
-    return draw(parameter_sets(seed), n, seed, QUESTIONS, build)
+    return draw_questions(parameter_sets(seed), n, seed, QUESTIONS)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

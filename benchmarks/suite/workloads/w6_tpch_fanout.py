@@ -25,15 +25,24 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite.workloads._shared import (
-    draw,
-    extract_tpch_params,
+    N_CANDIDATES,
+    SEGMENTS,
+    SHIPMODES,
+    draw_questions,
+    extract_params,
+    final_answer_of,
+    graph_of,
     llm_step,
+    node_models,
+    params_section,
+    question_block,
     run_sql,
     section,
+    seeded_draws,
     tpch_report_api,
     user_message,
 )
@@ -44,17 +53,11 @@ LLM_OPS = 9
 TOOL_OPS = 13
 
 #: The model size of each LLM node (the paper's S/M/L).
-NODE_MODELS: dict[str, str] = {
-    "s1_q5_pack": "L",
-    "s1_q3_pack": "S",
-    "s1_q1_pack": "M",
-    "s1_hypotheses": "L",
-    "s1_alt_angles": "L",
-    "s2_q5_pack": "L",
-    "s2_q1_pack": "M",
-    "s2_narrative": "L",
-    "final_merge": "L",
-}
+NODE_MODELS = node_models(
+    S=("s1_q3_pack",),
+    M=("s1_q1_pack", "s2_q1_pack"),
+    L=("s1_q5_pack", "s1_hypotheses", "s1_alt_angles", "s2_q5_pack", "s2_narrative", "final_merge"),
+)
 
 #: Nodes that only call tools (no LLM).
 TOOL_NODES: tuple[str, ...] = ("extract_params",)
@@ -324,12 +327,7 @@ class FanoutState(TypedDict, total=False):
 
 
 def _question(state: FanoutState) -> str:
-    return section("Question", state["question"], QUESTION_CHARS)
-
-
-def _params(state: FanoutState, *names: str) -> str:
-    p = state["params"]
-    return section("Extracted parameters", ", ".join(f"{n}={p[n]}" for n in names))
+    return question_block(state, QUESTION_CHARS)
 
 
 ALL_PARAMS = (
@@ -372,15 +370,12 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     """The compiled W6 graph; ``models`` maps "S" / "M" / "L" to chat models."""
     small, medium, large = models["S"], models["M"], models["L"]
 
-    def extract_params(state: FanoutState) -> FanoutState:
-        return {"params": extract_tpch_params.invoke({"question": state["question"]})}
-
     # ---- stage 1
 
     def s1_q5_pack(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, "year", "segment", "brand"),
+            params_section(state, "year", "segment", "brand"),
             *_run_q5_pack(state["params"], RESULT_CHARS),
             task="Write the stage-1 Q5-pack brief.",
         )
@@ -392,7 +387,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         shipmode = tpch_report_api.invoke({"kind": "shipmode", "key": p["shipmode1"]})
         user = user_message(
             _question(state),
-            _params(state, "year", "segment", "shipmode1", "shipmode2"),
+            params_section(state, "year", "segment", "shipmode1", "shipmode2"),
             section(f"Segment report ({p['segment']})", segment, RESULT_CHARS),
             section(f"Ship-mode report ({p['shipmode1']})", shipmode, RESULT_CHARS),
             task="Write the stage-1 Q3-pack brief.",
@@ -402,7 +397,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s1_q1_pack(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, "year", "discount_lo", "discount_hi", "quantity"),
+            params_section(state, "year", "discount_lo", "discount_hi", "quantity"),
             _run_q1_pack(state["params"], RESULT_CHARS),
             task="Write the stage-1 Q1-pack brief.",
         )
@@ -411,7 +406,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s1_hypotheses(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, *ALL_PARAMS),
+            params_section(state, *ALL_PARAMS),
             task="Write the stage-1 hypotheses brief.",
         )
         return {"s1_hypotheses_brief": llm_step(large, S1_HYPOTHESES, user)}
@@ -419,7 +414,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s1_alt_angles(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, *ALL_PARAMS),
+            params_section(state, *ALL_PARAMS),
             task="Write the stage-1 alternative-angles brief.",
         )
         return {"s1_alt_angles_brief": llm_step(large, S1_ALT_ANGLES, user)}
@@ -429,7 +424,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s2_q5_pack(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, "year", "segment", "brand"),
+            params_section(state, "year", "segment", "brand"),
             *_stage1_briefs(state),
             *_run_q5_pack(state["params"], STAGE2_RESULT_CHARS),  # stage 1's four queries again
             task="Write the stage-2 Q5-pack brief.",
@@ -439,7 +434,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s2_q1_pack(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, "year", "discount_lo", "discount_hi", "quantity"),
+            params_section(state, "year", "discount_lo", "discount_hi", "quantity"),
             *_stage1_briefs(state),
             _run_q1_pack(state["params"], STAGE2_RESULT_CHARS),  # stage 1's query again
             task="Write the stage-2 Q1-pack brief.",
@@ -449,7 +444,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
     def s2_narrative(state: FanoutState) -> FanoutState:
         user = user_message(
             _question(state),
-            _params(state, *ALL_PARAMS),
+            params_section(state, *ALL_PARAMS),
             *_stage1_briefs(state),
             task="Write the stage-2 narrative brief.",
         )
@@ -465,8 +460,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"final_answer": llm_step(large, FINAL_MERGE, user)}
 
-    g = StateGraph(FanoutState)
-    for node in (
+    g = graph_of(
+        FanoutState,
         extract_params,
         s1_q5_pack,
         s1_q3_pack,
@@ -477,8 +472,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         s2_q1_pack,
         s2_narrative,
         final_merge,
-    ):
-        g.add_node(node.__name__, node)
+    )
     g.add_edge(START, "extract_params")
     for first in STAGE1:  # five-way fan-out after the rule
         g.add_edge("extract_params", first)
@@ -504,45 +498,32 @@ QUESTIONS = (
     "reliably, and the value of discounts between {lo}% and {hi}% below {quantity} units.",
 )
 
-SEGMENTS = ("AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY")
-SHIPMODES = ("MAIL", "SHIP", "AIR", "RAIL", "TRUCK", "FOB", "REG AIR")
-
-#: Candidate parameter sets a batch draws its pool from.
-N_CANDIDATES = 512
-
 
 def parameter_sets(seed: int = 0, count: int = N_CANDIDATES) -> list[dict[str, Any]]:
     """``count`` deterministic parameter sets (years 1993-1995, the 25 TPC-H brands, discount
     bands of two or three points between 2% and 9%, quantity limits 24 or 25)."""
-    rng = random.Random(f"{seed}:w6")
-    out = []
-    for _ in range(count):
-        modes = rng.sample(SHIPMODES, 2)
-        lo = rng.randint(2, 7)
-        out.append(
-            {
-                "year": rng.randint(1993, 1995),
-                "segment": rng.choice(SEGMENTS),
-                "brand": f"Brand#{rng.randint(1, 5)}{rng.randint(1, 5)}",
-                "shipmode1": modes[0],
-                "shipmode2": modes[1],
-                "lo": lo,
-                "hi": lo + rng.randint(1, 2),
-                "quantity": rng.choice((24, 25)),
-            }
-        )
-    return out
+    return seeded_draws(f"{seed}:w6", count, _parameter_set)
+
+
+def _parameter_set(rng: random.Random) -> dict[str, Any]:
+    modes = rng.sample(SHIPMODES, 2)
+    lo = rng.randint(2, 7)
+    return {
+        "year": rng.randint(1993, 1995),
+        "segment": rng.choice(SEGMENTS),
+        "brand": f"Brand#{rng.randint(1, 5)}{rng.randint(1, 5)}",
+        "shipmode1": modes[0],
+        "shipmode2": modes[1],
+        "lo": lo,
+        "hi": lo + rng.randint(1, 2),
+        "quantity": rng.choice((24, 25)),
+    }
 
 
 def make_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` deterministic analyst questions over about ``n / 4`` TPC-H parameter sets."""
-
-    def build(params: dict[str, Any], template: str) -> dict[str, Any]:
-        return {"question": template.format(**params)}
-
-    return draw(parameter_sets(seed), n, seed, QUESTIONS, build)
+    return draw_questions(parameter_sets(seed), n, seed, QUESTIONS)
 
 
-def answer(result: Mapping[str, Any]) -> str:
-    """The final answer of a finished instance."""
-    return str(result["final_answer"])
+#: The final answer of a finished instance.
+answer = final_answer_of

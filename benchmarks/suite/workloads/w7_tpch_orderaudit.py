@@ -30,13 +30,15 @@ from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import tool
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from benchmarks.suite import tools
 from benchmarks.suite.workloads._shared import (
     db_rows,
+    graph_of,
     llm_step,
+    node_models,
     pure,
     run_sql,
     section,
@@ -49,13 +51,11 @@ LLM_OPS = 5
 TOOL_OPS = 6
 
 #: The model size of each LLM node.
-NODE_MODELS: dict[str, str] = {
-    "plan": "M",
-    "shipping_review": "S",
-    "pricing_review": "M",
-    "customer_review": "L",
-    "final_audit": "L",
-}
+NODE_MODELS = node_models(
+    S=("shipping_review",),
+    M=("plan", "pricing_review"),
+    L=("customer_review", "final_audit"),
+)
 
 #: Nodes that only call tools (no LLM): one HTTP lookup and one SQL check per branch.
 TOOL_NODES: tuple[str, ...] = (
@@ -320,8 +320,8 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         )
         return {"verdict": llm_step(large, FINAL_AUDIT, user)}
 
-    g = StateGraph(AuditState)
-    for node in (
+    g = graph_of(
+        AuditState,
         plan,
         shipping_lookup,
         pricing_lookup,
@@ -330,8 +330,7 @@ def build_graph(models: Mapping[str, BaseChatModel]) -> CompiledStateGraph:
         pricing_check,
         customer_check,
         final_audit,
-    ):
-        g.add_node(node.__name__, node)
+    )
     for branch in BRANCHES:
         g.add_node(f"{branch}_review", review(branch))
     g.add_edge(START, "plan")

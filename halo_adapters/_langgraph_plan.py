@@ -1,6 +1,6 @@
 """The plan of a compiled LangGraph graph, annotated with what a Halo run did in each node.
 
->>> from halo_adapters.langgraph_plan import explain, plan_of                 # doctest: +SKIP
+>>> from halo_adapters._langgraph_plan import explain, plan_of                 # doctest: +SKIP
 >>> first = s.graph.next_call_id()                                           # doctest: +SKIP
 >>> report = halo.batch(graph, rows, session=s)                              # doctest: +SKIP
 >>> print(explain(graph, s, since=first))                                    # doctest: +SKIP
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from halo_core import END, START, Plan, PlanEdge, PlanNode, records_of
+from halo_core import END, START, Plan, PlanEdge, PlanNode
+from halo_core.spi import records_of
 
 __all__ = ["explain", "plan_of", "structure"]
 

@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from halo_core import SAMPLING_KEYS, ChatResult
+from halo_core import ChatResult
+from halo_core.spi import SAMPLING_KEYS
 
 __all__ = [
     "ChunkStream",

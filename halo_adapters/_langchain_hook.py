@@ -26,7 +26,7 @@ each of these paths, wrapped in ``Session.passthrough`` / ``passthrough_stream``
 twins) so the session's graph records the call; its streams stream chunk by chunk, and stop when
 their consumer does (chat models it calls run unhooked).
 
-Requests and results are built by :mod:`halo_adapters.langchain_requests` (for ``ChatOpenAI``:
+Requests and results are built by :mod:`halo_adapters._langchain_requests` (for ``ChatOpenAI``:
 its own request payload and result parsing, so tool calls and structured output come back as
 from ``vllm serve``). Known gap: a served model's stream is one chunk carrying the whole answer
 (Halo answers whole).
@@ -53,15 +53,16 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
 from halo_adapters._hooking import (
+    Patches,
+    PatchSpec,
+    ProbeSession,
     astepped,
-    keep_warning_sites,
     name_body,
     own_error,
     set_var,
     stepped,
 )
-from halo_adapters.binding import Binding, active, in_context
-from halo_adapters.langchain_requests import (
+from halo_adapters._langchain_requests import (
     as_chunk,
     build_request,
     build_result,
@@ -69,11 +70,12 @@ from halo_adapters.langchain_requests import (
     model_id,
     one_chunk,
 )
-from halo_core import ChatResult as HaloChatResult
+from halo_adapters._pure import marked_pure
+from halo_adapters.binding import Binding, active, in_context
 from halo_core import ToolCallError
 from halo_core.runtime.retry import RetryPolicy, policy_of
 
-__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
+__all__ = ["install", "installed", "self_test", "uninstall"]
 
 T = TypeVar("T")
 
@@ -140,8 +142,6 @@ class _Cache:
 
 
 # ---- the chat-model hooks --------------------------------------------------------------------
-
-_originals: dict[str, Any] = {}
 
 
 def _wants_protocol_stream(
@@ -391,17 +391,6 @@ _wrap_lock = threading.Lock()
 _NOT_KEYED = ("run_manager", "config", "callbacks")
 
 
-def pure(tool: BaseTool) -> BaseTool:
-    """Declare a tool pure (same input, same output, no side effects): Halo may merge identical
-    calls across instances. Sets ``tool.metadata["halo_pure"] = True``; returns the tool."""
-    tool.metadata = {**(tool.metadata or {}), "halo_pure": True}
-    return tool
-
-
-def _is_pure(tool: BaseTool) -> bool:
-    return (tool.metadata or {}).get("halo_pure") is True
-
-
 def _retry_of(tool: BaseTool, func: Any) -> RetryPolicy | None:
     """The tool's retry policy: ``metadata={"halo_retry": RetryPolicy(...)}`` or
     :func:`halo_core.retry` on its function; none by default."""
@@ -431,7 +420,7 @@ def _session_for(self: BaseTool, body: Callable[..., Any], func: Any) -> tuple[A
     name_body(body, func, type(self), self.name)
     route = _route.get()
     assert route is not None
-    options = {"pure": _is_pure(self), "node": route.node, "retry": _retry_of(self, func)}
+    options = {"pure": marked_pure(self, func), "node": route.node, "retry": _retry_of(self, func)}
     return route.binding.session, options
 
 
@@ -521,65 +510,40 @@ async def _tool_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any)
 
 # ---- install / uninstall / self-test ---------------------------------------------------------
 
-_PATCHES: dict[str, tuple[type, str, Callable[..., Any]]] = {
-    "gen": (BaseChatModel, "_generate_with_cache", _generate_with_cache),
-    "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
-    "stream": (BaseChatModel, "stream", _stream),
-    "astream": (BaseChatModel, "astream", _astream),
-    "v2": (BaseChatModel, "_iter_v2_events", _iter_v2_events),
-    "av2": (BaseChatModel, "_aiter_v2_events", _aiter_v2_events),
-    "tool_run": (BaseTool, "run", _tool_run),
-    "tool_arun": (BaseTool, "arun", _tool_arun),
-}
-_install_lock = threading.Lock()
+
+def _unwrap_tools() -> None:
+    """Give the tool classes their own ``_run`` / ``_arun`` back."""
+    with _wrap_lock:
+        for (tool_cls, name), own in _wrapped.items():
+            if own is None:
+                delattr(tool_cls, name)
+            else:
+                setattr(tool_cls, name, own)
+        _wrapped.clear()
 
 
-def installed() -> bool:
-    """Whether the class-level hooks are in place."""
-    return bool(_originals)
+def _spec() -> PatchSpec:
+    hooks = {
+        "gen": (BaseChatModel, "_generate_with_cache", _generate_with_cache),
+        "agen": (BaseChatModel, "_agenerate_with_cache", _agenerate_with_cache),
+        "stream": (BaseChatModel, "stream", _stream),
+        "astream": (BaseChatModel, "astream", _astream),
+        "v2": (BaseChatModel, "_iter_v2_events", _iter_v2_events),
+        "av2": (BaseChatModel, "_aiter_v2_events", _aiter_v2_events),
+        "tool_run": (BaseTool, "run", _tool_run),
+        "tool_arun": (BaseTool, "arun", _tool_arun),
+    }  # each hook finds LangChain's own method under its key in _patches.originals
+    return {key: (cls, name, lambda _, hook=hook: hook) for key, (cls, name, hook) in hooks.items()}
 
 
-def install() -> None:
-    """Put the class-level hooks in place (idempotent; done at import)."""
-    with _install_lock:
-        if _originals:
-            return
-        keep_warning_sites()
-        for key, (cls, name, hook) in _PATCHES.items():
-            original = cls.__dict__[name]
-            _originals[key] = original
-            setattr(cls, name, functools.wraps(original)(hook))
-
-
-def uninstall() -> None:
-    """Restore LangChain's own methods (also the tool classes' ``_run``)."""
-    with _install_lock:
-        for key, (cls, name, _) in _PATCHES.items():
-            if key in _originals:
-                setattr(cls, name, _originals.pop(key))
-        with _wrap_lock:
-            for (tool_cls, name), own in _wrapped.items():
-                if own is None:
-                    delattr(tool_cls, name)
-                else:
-                    setattr(tool_cls, name, own)
-            _wrapped.clear()
-
-
-class _ProbeSession:
-    """Stands in for a Session in the import self-test."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-        self.tools: list[str] = []
-
-    def chat(self, messages: list[dict[str, Any]], **kw: Any) -> HaloChatResult:
-        self.calls.append((messages, kw))
-        return HaloChatResult("probe", 1, 1, 0, "stop", [], content="probe")
-
-    def call_tool(self, fn: Any, args: Any, kwargs: Any, **options: Any) -> Any:
-        self.tools.append(fn.__name__)
-        return fn(*args, **kwargs)
+_patches = Patches(_spec, on_uninstall=_unwrap_tools)
+_originals = _patches.originals
+#: Whether the class-level hooks are in place.
+installed = _patches.installed
+#: Put the class-level hooks in place (idempotent; done at import).
+install = _patches.install
+#: Restore LangChain's own methods (also the tool classes' ``_run`` / ``_arun``).
+uninstall = _patches.uninstall
 
 
 def self_test() -> None:
@@ -608,20 +572,19 @@ def self_test() -> None:
         """Echo."""
         return x
 
-    probe = _ProbeSession()
+    probe = ProbeSession()
     with in_context(Binding(probe)):
         out = _ProbeModel().invoke("ping")
         tool_out = _halo_probe_tool.invoke({"x": "pong"})
     ok = (
         out.content == "probe"
-        and len(probe.calls) == 1
-        and probe.calls[0][0] == [{"role": "user", "content": "ping"}]
+        and probe.chats == [[{"role": "user", "content": "ping"}]]
         and tool_out == "pong"
         and probe.tools == ["_halo_probe_tool"]
     )
     if not ok:
         raise ImportError(
-            "halo_adapters.langchain_hook: the hook on BaseChatModel._generate_with_cache / "
+            "halo_adapters._langchain_hook: the hook on BaseChatModel._generate_with_cache / "
             f"BaseTool.run did not see a call with langchain-core {langchain_core.__version__}; "
             "this version's private call path differs from what the hook expects"
         )

@@ -10,16 +10,17 @@ hooks out again):
   ``openai`` SDK's ``AsyncCompletions.create`` / ``parse`` (``.stream`` calls ``create``) answer
   the routed wire request through ``Session.achat``: a ``ChatCompletion``, a
   ``ParsedChatCompletion`` or a stream of chunks ending as the real one does
-  (:mod:`halo_adapters.openai_wire`). A model the binding does not serve runs against its own
+  (:mod:`halo_adapters._openai_wire`). A model the binding does not serve runs against its own
   server inside ``Session.apassthrough`` / ``apassthrough_stream`` (its streams stream chunk by
   chunk, and a cancelled stream stops).
 * ``BaseTool.run_json`` / ``BaseStreamTool.run_json_stream`` mark a call made inside a Halo
   instance; ``FunctionTool.run`` then runs the tool function through ``Session.acall_tool`` (a sync
   one on Halo's tool pool, an async one on the caller's loop), and ``TaskRunnerTool.run`` /
   ``run_stream`` (``AgentTool``, ``TeamTool``) run their agent or team the same way (a stream's
-  items pass on as they come); merged across instances only when declared :func:`pure`. The
-  caller gets the very exception the tool raised. AutoGen's tracing span, ``ToolCallEvent`` and
-  error reporting (a raising tool is an ``is_error`` result to the model) stay around it.
+  items pass on as they come); merged across instances only when declared pure
+  (:func:`halo_adapters.pure`). The caller gets the very exception the tool raised. AutoGen's
+  tracing span, ``ToolCallEvent`` and error reporting (a raising tool is an ``is_error`` result
+  to the model) stay around it.
 * ``BaseGroupChat.run_stream`` (what ``team.run`` consumes) and ``BaseChatAgent.run`` /
   ``run_stream``: a run started outside any Halo instance is one (``Session.instance()``), so an
   unchanged ``asyncio.gather`` of N teams coalesces. The instance is current only while the run's
@@ -57,21 +58,16 @@ from autogen_core.models import UserMessage
 from autogen_core.tools import BaseStreamTool, BaseTool, FunctionTool
 from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
-from halo_adapters import openai_wire
-from halo_adapters._hooking import astepped, keep_warning_sites, name_body, own_error
+from halo_adapters import _openai_wire as openai_wire
+from halo_adapters._hooking import Patches, PatchSpec, ProbeSession, astepped, name_body, own_error
 from halo_adapters._hooking import set_var as _set
+from halo_adapters._pure import marked_pure
 from halo_adapters.binding import Binding, active, in_context
-from halo_core import (
-    ChatResult,
-    InstanceRef,
-    ToolCallError,
-    current_instance,
-    enter_instance,
-    leave_instance,
-)
+from halo_core import ToolCallError
 from halo_core.runtime.retry import policy_of
+from halo_core.spi import InstanceRef, current_instance, enter_instance, leave_instance
 
-__all__ = ["install", "installed", "pure", "self_test", "uninstall"]
+__all__ = ["install", "installed", "self_test", "uninstall"]
 
 T = TypeVar("T")
 Hook = Callable[..., Any]
@@ -233,13 +229,6 @@ _tool_call: contextvars.ContextVar[tuple[Binding, Any, str] | None] = contextvar
 )
 
 
-def pure(tool: T) -> T:
-    """Declare an AutoGen tool pure (same input, same output, no side effects): Halo may merge
-    identical calls across instances. Sets ``tool.halo_pure = True``; returns the tool."""
-    setattr(tool, "halo_pure", True)  # noqa: B010 (BaseTool declares no such attribute)
-    return tool
-
-
 def _mark(tool: Any) -> tuple[Binding, Any, str] | None:
     """The mark of a tool call made now inside a Halo instance (else ``None``)."""
     b = active()
@@ -292,7 +281,7 @@ async def _through_halo(
     call = b.session.acall_tool(
         body,
         (arguments,),
-        pure=getattr(tool, "halo_pure", False) is True,
+        pure=marked_pure(tool, func),
         node=node,
         retry=policy_of(func),
     )
@@ -476,12 +465,12 @@ def _agent_run_stream(original: Hook) -> Hook:
 # ---- install / uninstall / self-test ---------------------------------------------------------
 
 
-def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
+def _spec() -> PatchSpec:
     """(class, method, hook factory) for every hook; the SDK's classes as this version has them."""
     sdk = openai.AsyncOpenAI(api_key="halo", base_url="http://127.0.0.1:9/v1")
     completions = dict.fromkeys([type(sdk.chat.completions), type(sdk.beta.chat.completions)])
     sdk_hooks = {"create": _sdk_create, "parse": _sdk_parse}
-    return [
+    hooks = [
         (BaseOpenAIChatCompletionClient, "create", _client_create),
         (BaseOpenAIChatCompletionClient, "create_stream", _client_create_stream),
         *((c, name, h) for c in completions for name, h in sdk_hooks.items() if name in vars(c)),
@@ -494,49 +483,16 @@ def _patches() -> list[tuple[type, str, Callable[[Hook], Hook]]]:
         (BaseChatAgent, "run", _agent_run),
         (BaseChatAgent, "run_stream", _agent_run_stream),
     ]
+    return {f"{cls.__qualname__}.{name}": (cls, name, make) for cls, name, make in hooks}
 
 
-_originals: dict[tuple[type, str], Any] = {}
-_install_lock = threading.RLock()
-
-
-def installed() -> bool:
-    """Whether the class-level hooks are in place."""
-    return bool(_originals)
-
-
-def install() -> None:
-    """Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`)."""
-    with _install_lock:
-        if not _originals:
-            keep_warning_sites()
-            for cls, name, make in _patches():
-                _originals[(cls, name)] = original = vars(cls)[name]
-                setattr(cls, name, functools.wraps(original)(make(original)))
-
-
-def uninstall() -> None:
-    """Restore AutoGen's and the SDK's own methods."""
-    with _install_lock:
-        for (cls, name), original in _originals.items():
-            setattr(cls, name, original)
-        _originals.clear()
-
-
-class _ProbeSession:
-    """Stands in for a Session in the self-test."""
-
-    def __init__(self) -> None:
-        self.chats: list[list[dict[str, Any]]] = []
-        self.tools: list[str] = []
-
-    async def achat(self, messages: list[dict[str, Any]], **kw: Any) -> ChatResult:
-        self.chats.append(messages)
-        return ChatResult("probe", 1, 1, 0, "stop", [], content="probe")
-
-    async def acall_tool(self, fn: Callable[..., Any], args: Any, **options: Any) -> Any:
-        self.tools.append(fn.__name__)
-        return fn(*args)
+_patches = Patches(_spec)
+#: Whether the class-level hooks are in place.
+installed = _patches.installed
+#: Put the class-level hooks in place (idempotent; done by :func:`halo_adapters.bind`).
+install = _patches.install
+#: Restore AutoGen's and the SDK's own methods.
+uninstall = _patches.uninstall
 
 
 def _halo_probe_echo(x: str) -> str:
@@ -545,7 +501,7 @@ def _halo_probe_echo(x: str) -> str:
 
 async def _probe() -> str | None:
     """What the hooks failed to see (``None``: they saw a create call and a tool call)."""
-    probe = _ProbeSession()
+    probe = ProbeSession()
     info = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown"}
     try:
         client = OpenAIChatCompletionClient(
@@ -586,8 +542,7 @@ def self_test() -> None:
     """Prove the hooks see a create call and a tool call (a probe client and session, no
     network); raise ImportError naming the autogen-ext and openai versions if not. Leaves the
     hooks installed only if they were."""
-    with _install_lock:
-        was = installed()
+    with _patches.held() as was:
         install()
         try:
             failure = _run_alone(_probe)
@@ -596,7 +551,7 @@ def self_test() -> None:
                 uninstall()
     if failure is not None:
         raise ImportError(
-            "halo_adapters.autogen_hook: the hooks on BaseOpenAIChatCompletionClient.create, the "
+            "halo_adapters._autogen_hook: the hooks on BaseOpenAIChatCompletionClient.create, the "
             "openai SDK's chat.completions.create and BaseTool.run_json did not work with "
             f"autogen-ext {version('autogen-ext')} and openai {openai.__version__} ({failure}); "
             "this version's call path differs from what the hook expects"

@@ -1,6 +1,6 @@
 """The ``halo`` command line.
 
-``halo run`` runs the product-review-analyst demo (:mod:`halo_core.demo`) as one batch on an
+``halo run`` runs the product-review-analyst demo (:mod:`halo_adapters.app.demo`) as one batch on an
 embedded model and prints what Halo did::
 
     halo run                         # SmolLM2-135M-Instruct, 64 reviews
@@ -21,7 +21,8 @@ import logging
 import sys
 from pathlib import Path
 
-from halo_core import demo, rows
+from halo_adapters.app import demo
+from halo_core import rows
 from halo_core.config import EngineConfig, SessionConfig
 from halo_core.errors import ConfigError
 from halo_core.journal import Journal
@@ -89,7 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from halo_adapters.rows import load_target, run_rows  # the frameworks, when asked for
+    from halo_adapters.rows import load_target, run_rows  # imports the frameworks: when asked
 
     _logging(args.verbose)
     rows.check_paths(args.input, args.output)
@@ -127,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the product-review-analyst demo batch and print what Halo did",
         description=(
-            "Run the demo workflow of halo_core.demo (tool lookup, category, sentiment, main "
-            "point, one-line summary per review) over a batch of reviews under Halo, then print "
-            "calls requested vs executed, prompt tokens computed vs cached and wall time."
+            "Run the demo workflow of halo_adapters.app.demo (tool lookup, category, sentiment, "
+            "main point, one-line summary per review) over a batch of reviews under Halo, then "
+            "print calls requested vs executed, prompt tokens computed vs cached and wall time."
         ),
     )
     run.add_argument(

@@ -8,7 +8,7 @@ Two paths, one per kind of model:
   ``parse_chat_completion`` when a ``response_format`` is set, as ``.parse()`` does — and handed
   to ``model._create_chat_result``. So tool calls, usage, ``additional_kwargs["parsed"]`` and
   ``with_structured_output`` come out exactly as from a ``vllm serve`` endpoint. The wire format
-  itself, shared with the AutoGen hook, is :mod:`halo_adapters.openai_wire`.
+  itself, shared with the AutoGen hook, is :mod:`halo_adapters._openai_wire`.
 * **Any other ``BaseChatModel``**: messages via ``convert_to_openai_messages``, the model's own
   sampling fields and call kwargs; the answer becomes an ``AIMessage`` with parsed ``tool_calls``.
 
@@ -42,9 +42,9 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables.config import var_child_runnable_config
 
-from halo_adapters import openai_wire
-from halo_core import SAMPLING_KEYS
+from halo_adapters import _openai_wire as openai_wire
 from halo_core import ChatResult as HaloChatResult
+from halo_core.spi import SAMPLING_KEYS
 
 _ATTRS = tuple(sorted(SAMPLING_KEYS | {"max_completion_tokens", "n"}))
 

@@ -13,15 +13,14 @@ only the last user message is the review's own. Under Halo the batch's calls are
 and coalesced: identical calls run once, and the shared system prompt is prefilled once and then
 served from the engine's prefix cache.
 
-Run it (``halo run`` is the same program; both take ``--model``, ``--n``, ``--max-tokens``)::
+Run it with ``halo run`` (``--model``, ``--n``, ``--max-tokens``)::
 
-    python -m halo_core.demo                  # SmolLM2-135M-Instruct, 64 reviews
-    python -m halo_core.demo --model tiny --n 16
+    halo run                         # SmolLM2-135M-Instruct, 64 reviews
+    halo run --model tiny --n 16
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -476,14 +475,3 @@ def format_result(result: Any) -> str:
             f"    summary    {result['summary']!r}",
         ]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo batch and print what Halo did: ``halo run`` with these arguments."""
-    from halo_core.cli import main as cli_main
-
-    return cli_main(["run", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

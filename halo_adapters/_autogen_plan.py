@@ -1,6 +1,6 @@
 """The plan of an AutoGen AgentChat team, annotated with what a Halo run did per participant.
 
->>> from halo_adapters.autogen_plan import explain, plan_of                   # doctest: +SKIP
+>>> from halo_adapters._autogen_plan import explain, plan_of                   # doctest: +SKIP
 >>> first = s.graph.next_call_id()                                           # doctest: +SKIP
 >>> with halo_adapters.bind(s):                                              # doctest: +SKIP
 ...     await asyncio.gather(*(team.run(task=t) for team, t in zip(teams, tasks)))
@@ -32,7 +32,8 @@ from autogen_agentchat.teams import (
     Swarm,
 )
 
-from halo_core import END, START, CallRecord, Plan, PlanEdge, PlanNode, records_of
+from halo_core import END, START, CallRecord, Plan, PlanEdge, PlanNode
+from halo_core.spi import records_of
 
 __all__ = ["SELECTOR", "explain", "plan_of", "structure"]
 

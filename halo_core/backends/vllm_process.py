@@ -1,0 +1,46 @@
+"""What vLLM engines in one process share: the environment an engine is created in, and the
+process-wide distributed state that one engine's shutdown must leave to the others."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from halo_core.config import EngineConfig
+from halo_core.logs import engine_log_env
+
+
+def cpu_only() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def engine_env(cfg: EngineConfig) -> dict[str, str]:
+    """Environment vLLM reads at engine creation (measured best settings for CPU machines), on
+    top of the log level the session sets around it; set only while an engine is created."""
+    env = {k: os.environ[k] for k in engine_log_env() if k in os.environ}
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine core in process: ~4 s start
+    if cpu_only():
+        bind = f"0-{(os.cpu_count() or 1) - 1}"
+        env["VLLM_CPU_OMP_THREADS_BIND"] = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", bind)
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(cfg.kv_cache_gib)))
+    return env
+
+
+@contextlib.contextmanager
+def keep_dist_env(keep: bool) -> Iterator[None]:
+    """Skip vLLM's teardown of the distributed groups in the block when ``keep`` (other
+    engines still use them)."""
+    if not keep:
+        yield
+        return
+    import vllm.v1.engine.core as core
+
+    cleanup = core.cleanup_dist_env_and_memory
+    core.cleanup_dist_env_and_memory = lambda *a, **k: None
+    try:
+        yield
+    finally:
+        core.cleanup_dist_env_and_memory = cleanup
