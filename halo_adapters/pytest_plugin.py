@@ -24,8 +24,8 @@ from halo_core import EngineConfig, Session, SessionConfig
 
 __all__ = ["FRAMEWORKS"]
 
-#: Imported (where importable) before the first binding: ``bind()`` hooks only the frameworks
-#: the process has already imported.
+#: Imported (where importable) before the first binding, so every test's framework classes are
+#: hooked from its setup on.
 FRAMEWORKS = ("langchain_core", "langgraph", "autogen_agentchat")
 
 _session = pytest.StashKey[Session]()
