@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import RunnableConfig, get_config_list
@@ -36,6 +39,9 @@ from halo_core import Journal, RunReport, Session
 from halo_core.spi import current_instance, enter_instance
 
 __all__ = ["abatch", "batch", "explain", "install", "plan_of"]
+
+P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[..., Any])
 
 Configs = RunnableConfig | Sequence[RunnableConfig] | None
 
@@ -130,7 +136,18 @@ class _Batch:
 # ---- halo.batch / halo.abatch ----------------------------------------------------------------
 
 
-def batch(
+@dataclass
+class _Call:
+    """One :func:`batch` / :func:`abatch` call: the runner, its session, the binding it runs
+    in, and how (progress, journal, keys)."""
+
+    runner: _Batch
+    session: Session
+    binding: Callable[[], AbstractContextManager[Binding]]
+    how: tuple[bool | None, Journal | None, Sequence[Any] | None]
+
+
+def _call(
     graph: Runnable,
     inputs: Sequence[Any],
     *,
@@ -142,34 +159,57 @@ def batch(
     journal: Journal | None = None,
     keys: Sequence[Any] | None = None,
     **kwargs: Any,
-) -> RunReport:
+) -> _Call:
+    """The parameters of :func:`batch` and :func:`abatch`, written once."""
+    binding = functools.partial(bind, session, models, unmapped=unmapped)
+    return _Call(_Batch(graph, inputs, config, kwargs), session, binding, (progress, journal, keys))
+
+
+def _as(fn: F, name: str, doc: str) -> F:
+    """``fn`` named and documented as the public function it is, with :func:`_call`'s
+    parameters."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    fn.__signature__ = inspect.signature(_call).replace(  # type: ignore[attr-defined]
+        return_annotation="RunReport"
+    )
+    return fn
+
+
+def _batch(call: Callable[P, _Call]) -> Callable[P, RunReport]:
+    def run(*args: P.args, **kwargs: P.kwargs) -> RunReport:
+        c = call(*args, **kwargs)
+        with c.binding():
+            return c.runner.run(c.session, *c.how)
+
+    return run
+
+
+def _abatch(call: Callable[P, _Call]) -> Callable[P, Coroutine[Any, Any, RunReport]]:
+    async def run(*args: P.args, **kwargs: P.kwargs) -> RunReport:
+        c = call(*args, **kwargs)
+        with c.binding():
+            return await c.runner.arun(c.session, *c.how)
+
+    return run
+
+
+batch = _as(
+    _batch(_call),
+    "batch",
     """Run ``graph.invoke(x, config)`` for every input as a Halo instance; return the run report.
 
     ``models`` / ``unmapped`` bind as :func:`halo_adapters.bind`. ``report.results[i]`` is input
     i's output, or its exception (a failed instance fails alone). ``journal`` makes the batch
     durable (:class:`halo_core.Journal`: a re-run resumes; ``keys`` name the instances, e.g. row
     ids). ``kwargs`` go to ``graph.invoke`` (e.g. ``stream_mode``).
-    """
-    with bind(session, models, unmapped=unmapped):
-        return _Batch(graph, inputs, config, kwargs).run(session, progress, journal, keys)
-
-
-async def abatch(
-    graph: Runnable,
-    inputs: Sequence[Any],
-    *,
-    session: Session,
-    config: Configs = None,
-    models: Mapping[str, str] | None = None,
-    unmapped: Unmapped | None = None,
-    progress: bool | None = False,
-    journal: Journal | None = None,
-    keys: Sequence[Any] | None = None,
-    **kwargs: Any,
-) -> RunReport:
-    """Async :func:`batch`: ``await graph.ainvoke(x, config)`` per input, as Halo instances."""
-    with bind(session, models, unmapped=unmapped):
-        return await _Batch(graph, inputs, config, kwargs).arun(session, progress, journal, keys)
+    """,
+)
+abatch = _as(
+    _abatch(_call),
+    "abatch",
+    "Async :func:`batch`: ``await graph.ainvoke(x, config)`` per input, as Halo instances.",
+)
 
 
 # ---- graph.batch / graph.abatch under a binding ----------------------------------------------
