@@ -59,7 +59,15 @@ from autogen_core.tools import BaseStreamTool, BaseTool, FunctionTool
 from autogen_ext.models.openai import BaseOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
 from halo_adapters import _openai_wire as openai_wire
-from halo_adapters._hooking import Patches, PatchSpec, ProbeSession, astepped, name_body, own_error
+from halo_adapters._hooking import (
+    Hook,
+    Patches,
+    PatchSpec,
+    ProbeSession,
+    astepped,
+    name_body,
+    own_error,
+)
 from halo_adapters._hooking import set_var as _set
 from halo_adapters._pure import marked_pure
 from halo_adapters.binding import Binding, active, in_context
@@ -70,7 +78,6 @@ from halo_core.spi import InstanceRef, current_instance, enter_instance, leave_i
 __all__ = ["install", "installed", "self_test", "uninstall"]
 
 T = TypeVar("T")
-Hook = Callable[..., Any]
 
 log = logging.getLogger("halo")
 

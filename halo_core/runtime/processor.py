@@ -347,7 +347,7 @@ class Processor:
         self._works[call.call_id] = [(call, fut)]
         self.optimizer.scheduled(call)
         self.graph.records[call.call_id].dispatched_s = self.now()
-        self._tools.run(self._loop, call, lambda result: self._finish(call, result))
+        self._tools.run(call, lambda result: self._call_soon(self._finish, call, result))
 
 
 def _error(call: LLMCall | ToolCall, reason: BaseException | str) -> LLMCallError | ToolCallError:

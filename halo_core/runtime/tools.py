@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -23,33 +22,30 @@ def _run(call: ToolCall) -> Any:
     return policy.call(call.fn, *call.args, **call.kwargs)
 
 
-def _outcome(task: asyncio.Future[Any]) -> Any:
-    """A finished task's result, or its exception (``CancelledError`` when it was cancelled)."""
-    if task.cancelled():
+def _outcome(fut: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> Any:
+    """A finished call's result, or its exception (``CancelledError`` when it was cancelled)."""
+    if fut.cancelled():
         return asyncio.CancelledError()
-    return task.exception() or task.result()
+    return fut.exception() or fut.result()
 
 
 class ToolPool:
-    """Threads running tool calls; completions come back on the runtime's loop."""
+    """Threads running tool calls."""
 
     def __init__(self, workers: int):
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="halo-tool")
 
-    def run(
-        self, loop: asyncio.AbstractEventLoop, call: ToolCall, on_done: Callable[[Any], None]
-    ) -> None:
-        """Run ``call`` on the pool (or, for an async tool with a caller loop, on that loop);
-        ``on_done(result or exception)`` runs on ``loop``."""
+    def run(self, call: ToolCall, on_done: Callable[[Any], None]) -> None:
+        """Run ``call`` on the pool (or, for an async tool with a caller loop, as a task on that
+        loop, in the caller's context); ``on_done(result or exception)`` is called from whichever
+        thread finished it."""
         if call.loop is None:
-            task = loop.run_in_executor(self._pool, _run, call)
-            task.add_done_callback(lambda t: on_done(_outcome(t)))
+            self._pool.submit(_run, call).add_done_callback(lambda f: on_done(_outcome(f)))
             return
 
-        def start() -> None:  # on the caller's loop, in the caller's context
+        def start() -> None:
             coro = (call.retry or _ONCE).acall(call.fn, *call.args, **call.kwargs)
-            task = asyncio.ensure_future(coro)
-            task.add_done_callback(lambda t: _deliver(loop, on_done, _outcome(t)))
+            asyncio.ensure_future(coro).add_done_callback(lambda t: on_done(_outcome(t)))
 
         try:
             call.loop.call_soon_threadsafe(start, context=call.context)
@@ -59,8 +55,3 @@ class ToolPool:
     def shutdown(self) -> None:
         """Stop taking work; queued calls are dropped."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _deliver(loop: asyncio.AbstractEventLoop, on_done: Callable[[Any], None], value: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the runtime's loop closed: the session is gone
-        loop.call_soon_threadsafe(on_done, value)
