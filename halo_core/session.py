@@ -20,7 +20,7 @@ from collections.abc import (
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-from halo_core.backends import Engine, EngineCounters, make_engine
+from halo_core.backends import Engine, EngineCounters, make_engines
 from halo_core.calls import (
     ChatRequest,
     ChatResult,
@@ -82,8 +82,8 @@ class Session:
         self.calibrated: dict[str, StepCost] = {}
         try:
             with scoped_env(engine_log_env(config.engine_log_level)):
+                self.engines = make_engines(config.engines)
                 for key, cfg in config.engines.items():
-                    self.engines[key] = make_engine(key, cfg)
                     if cfg.calibrate and (cost := load_or_calibrate(self.engines[key])):
                         self.calibrated[key] = cost
         except BaseException:

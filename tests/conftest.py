@@ -30,9 +30,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine_session(tiny_model: Path) -> Iterator[Session]:
     """The one real in-process vLLM engine every engine test shares (default CPU block size,
     the pythonic tool-call parser and compact guided JSON, like the ``vllm_server`` fixture: the
-    random test model would otherwise fill guided JSON with whitespace until max_tokens)."""
+    random test model would otherwise fill guided JSON with whitespace until max_tokens), on the
+    backend ``$HALO_TEST_BACKEND`` names (default ``vllm``)."""
     engine = EngineConfig(
         model=str(tiny_model),
+        backend=os.environ.get("HALO_TEST_BACKEND", "vllm"),
         max_model_len=MAX_MODEL_LEN,
         tool_call_parser=DEFAULT_TOOL_PARSER,
         compact_json=True,

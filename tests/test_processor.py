@@ -238,15 +238,13 @@ def test_instances_a_framework_starts_itself_coalesce(fake_session: Callable[...
 def test_the_engines_turn_policy_follows_the_optimizer(
     fake_session: Callable[..., Session],
 ) -> None:
-    from halo_core.scheduler.turns import DEVICE
-
     s = fake_session(optimizer=OptimizerConfig(engine_turns="drain"))
-    assert DEVICE.policy == "drain"
+    engine = s.engines["m"]
+    assert engine.turns == "drain"
     with s.optimizing(OptimizerConfig(engine_turns="step")):
-        assert DEVICE.policy == "step"
-    assert DEVICE.policy == "drain"
+        assert engine.turns == "step"
+    assert engine.turns == "drain"
     s.close()
-    DEVICE.policy = "step"
 
 
 @pytest.mark.timeout(60)

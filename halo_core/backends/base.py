@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.scheduler.cost_model import StepRecord
+from halo_core.scheduler.turns import TurnPolicy
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class Engine(Protocol):
     def step_records(self) -> list[StepRecord]:
         """The engine's latest steps (shape and time), oldest first, for the cost model; empty
         where the backend cannot see its steps."""
+        ...
+
+    def set_turns(self, policy: TurnPolicy) -> None:
+        """How the engines sharing this one's device take turns from now on (``"step"`` /
+        ``"drain"``, :mod:`halo_core.scheduler.turns`)."""
         ...
 
     def reset_prefix_cache(self) -> None:

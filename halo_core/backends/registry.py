@@ -1,4 +1,8 @@
-"""Engine backends by name: ``EngineConfig.backend`` picks the factory that builds an engine."""
+"""Engine backends by name: ``EngineConfig.backend`` picks the factory that builds its engines.
+
+A factory gets every engine of a session that names its backend at once (engine key → config),
+so a backend that holds several models together (an engine host per device) can build them
+together; it returns the engines by the same keys."""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from halo_core.backends.base import Engine
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 
-#: Builds the engine for one ``SessionConfig.engines`` entry: ``factory(key, config)``.
-EngineFactory = Callable[[str, EngineConfig], Engine]
+#: Builds the engines of one backend: ``factory({key: config}) -> {key: engine}``.
+EngineFactory = Callable[[dict[str, EngineConfig]], dict[str, Engine]]
 
 BACKENDS: dict[str, EngineFactory] = {}
 
@@ -19,15 +23,43 @@ def register(name: str, factory: EngineFactory) -> None:
     BACKENDS[name] = factory
 
 
-def make_engine(key: str, config: EngineConfig) -> Engine:
-    """The engine for ``config``, built by its backend's factory."""
-    factory = BACKENDS.get(config.backend)
-    if factory is None:
-        raise ConfigError(
-            f"engine {key!r}: unknown backend {config.backend!r}; "
-            f"registered backends: {sorted(BACKENDS)}"
-        )
-    return factory(key, config)
+def one_by_one(make: Callable[[str, EngineConfig], Engine]) -> EngineFactory:
+    """A factory building each engine on its own with ``make(key, config)``; if one fails, the
+    ones already built are shut down."""
+
+    def factory(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
+        built: dict[str, Engine] = {}
+        try:
+            for key, cfg in configs.items():
+                built[key] = make(key, cfg)
+        except BaseException:
+            for engine in built.values():
+                engine.shutdown()
+            raise
+        return built
+
+    return factory
+
+
+def make_engines(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
+    """Every engine of ``configs``, each built by its backend's factory, in the given order."""
+    groups: dict[str, dict[str, EngineConfig]] = {}
+    for key, cfg in configs.items():
+        if cfg.backend not in BACKENDS:
+            raise ConfigError(
+                f"engine {key!r}: unknown backend {cfg.backend!r}; "
+                f"registered backends: {sorted(BACKENDS)}"
+            )
+        groups.setdefault(cfg.backend, {})[key] = cfg
+    built: dict[str, Engine] = {}
+    try:
+        for name, group in groups.items():
+            built.update(BACKENDS[name](group))
+    except BaseException:
+        for engine in built.values():
+            engine.shutdown()
+        raise
+    return {key: built[key] for key in configs}
 
 
 def _vllm_inprocess(key: str, config: EngineConfig) -> Engine:
@@ -42,5 +74,12 @@ def _vllm_multiprocess(key: str, config: EngineConfig) -> Engine:
     return VLLMEngine(config, key=key, multiprocess=True)
 
 
-register("vllm", _vllm_inprocess)
-register("vllm-mp", _vllm_multiprocess)
+def _vllm_host(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
+    from halo_core.backends.host.client import EngineHost
+
+    return dict(EngineHost(configs).engines)
+
+
+register("vllm", one_by_one(_vllm_inprocess))
+register("vllm-mp", one_by_one(_vllm_multiprocess))
+register("vllm-host", _vllm_host)

@@ -43,23 +43,25 @@ class ParsedOutput:
 
 
 class ChatFrontend:
-    """vLLM's chat front end (renderer, request model, parsers) over an in-process engine."""
+    """vLLM's chat front end (renderer, request model, parsers) for one engine's configuration
+    (``vllm_config``) and its renderer, wherever the engine runs."""
 
     def __init__(
         self,
-        llm_engine: Any,
+        vllm_config: Any,
+        renderer: Any,
         *,
         tool_call_parser: str | None,
         reasoning_parser: str | None,
     ) -> None:
         from vllm.renderers.online_renderer import OnlineRenderer
 
-        self.model_config = llm_engine.vllm_config.model_config
-        self.tokenizer = llm_engine.get_tokenizer()
+        self.model_config = vllm_config.model_config
+        self.tokenizer = renderer.get_tokenizer()
         self.auto_tools = tool_call_parser is not None
         self.online = OnlineRenderer(
             self.model_config,
-            llm_engine.renderer,
+            renderer,
             request_logger=None,
             chat_template=None,
             chat_template_content_format="auto",

@@ -21,14 +21,15 @@ from typing import Any
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_counters import CounterLogger
-from halo_core.backends.vllm_process import cpu_only, engine_env, keep_dist_env
+from halo_core.backends.vllm_process import engine_args, engine_env, keep_dist_env
+from halo_core.backends.vllm_steps import watch_steps
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, EngineDiedError
 from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
-from halo_core.scheduler.turns import DEVICE
+from halo_core.scheduler.turns import DEVICE, TurnPolicy
 
 log = logging.getLogger("halo.engine")
 
@@ -77,33 +78,8 @@ class VLLMEngine:
             self._start_engine(cfg, key)
 
     def _start_engine(self, cfg: EngineConfig, key: str) -> None:
-        from vllm import EngineArgs
-
         self._counts = CounterLogger()
-        extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
-        if cfg.max_num_batched_tokens is not None:
-            extra["max_num_batched_tokens"] = cfg.max_num_batched_tokens
-        if cfg.compact_json:
-            from vllm.config import StructuredOutputsConfig
-
-            extra["structured_outputs_config"] = StructuredOutputsConfig(
-                backend="xgrammar", disable_any_whitespace=True
-            )
-        args = EngineArgs(
-            model=self.model,
-            dtype=cfg.dtype if cfg.dtype != "auto" or not cpu_only() else "float32",
-            max_model_len=cfg.max_model_len,
-            enable_prefix_caching=cfg.enable_prefix_caching,
-            enforce_eager=cfg.enforce_eager,
-            max_num_seqs=cfg.max_num_seqs,
-            scheduling_policy=cfg.scheduling_policy,
-            seed=cfg.seed,
-            disable_log_stats=False,
-            # the weight-loading progress bar only when vLLM logs INFO (SessionConfig's level)
-            use_tqdm_on_load=logging.getLogger("vllm").isEnabledFor(logging.INFO),
-            **extra,
-        )
-        self._args = args
+        self._args = engine_args(cfg, self.model)
         try:
             self._engine = self._new_engine()
         except Exception as e:
@@ -123,7 +99,8 @@ class VLLMEngine:
         self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         try:
             self._chat = ChatFrontend(
-                self._engine,
+                self._engine.vllm_config,
+                self._engine.renderer,
                 tool_call_parser=cfg.tool_call_parser,
                 reasoning_parser=cfg.reasoning_parser,
             )
@@ -208,6 +185,10 @@ class VLLMEngine:
         """The engine's latest steps (up to ``STEP_RECORDS``), oldest first."""
         return list(self._steps)
 
+    def set_turns(self, policy: TurnPolicy) -> None:
+        """In-process engines share this process's device turns (``DEVICE``)."""
+        DEVICE.policy = policy
+
     def reset_prefix_cache(self) -> None:
         """Drop the prefix cache (waits for the engine thread to do it between steps)."""
         done = threading.Event()
@@ -243,34 +224,18 @@ class VLLMEngine:
 
     # ---- engine thread -----------------------------------------------------------------------
     def _watch_steps(self) -> None:
-        """Wrap vLLM's scheduler so each step's shape is known: its uncached prompt tokens (a
-        scheduled sequence that had not yet computed its whole prompt, or got more than one
-        token), decoding sequences, and the cached tokens they attend to."""
+        """Record each step's shape (vllm_steps); none when the core runs in its own process."""
         if self.multiprocess:
             return  # the scheduler runs in the engine-core process
         try:
             scheduler = self._engine.engine_core.engine_core.scheduler
-            schedule = scheduler.schedule
         except AttributeError:
             log.warning("engine %r: vLLM's scheduler is out of reach, no step shapes", self.key)
             return
+        watch_steps(scheduler, self._set_shape)
 
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            out = schedule(*args, **kwargs)
-            prefill = decode = context = 0
-            for rid, n in out.num_scheduled_tokens.items():
-                req = scheduler.requests[rid]
-                before = req.num_computed_tokens - n  # vLLM advances it as it schedules
-                context += before
-                if n > 1 or before < req.num_prompt_tokens:
-                    prefill += n
-                else:
-                    decode += 1
-            if out.total_num_scheduled_tokens:
-                self._shape = StepShape(prefill, decode, context)
-            return out
-
-        scheduler.schedule = watched
+    def _set_shape(self, shape: StepShape) -> None:
+        self._shape = shape
 
     def _handle(self, item: tuple[str, Any]) -> None:
         kind, payload = item

@@ -1,11 +1,14 @@
-"""What vLLM engines in one process share: the environment an engine is created in, and the
-process-wide distributed state that one engine's shutdown must leave to the others."""
+"""What vLLM engines share wherever they run: the engine arguments an :class:`EngineConfig` gives,
+the environment an engine is created in, and the process-wide distributed state that one
+engine's shutdown must leave to the others."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from halo_core.config import EngineConfig
 from halo_core.logs import engine_log_env
@@ -15,6 +18,35 @@ def cpu_only() -> bool:
     import torch
 
     return not torch.cuda.is_available()
+
+
+def engine_args(cfg: EngineConfig, model: str) -> Any:
+    """vLLM's ``EngineArgs`` for ``cfg`` serving ``model`` (a resolved model dir or id)."""
+    from vllm import EngineArgs
+
+    extra: dict[str, Any] = {"block_size": cfg.block_size} if cfg.block_size else {}
+    if cfg.max_num_batched_tokens is not None:
+        extra["max_num_batched_tokens"] = cfg.max_num_batched_tokens
+    if cfg.compact_json:
+        from vllm.config import StructuredOutputsConfig
+
+        extra["structured_outputs_config"] = StructuredOutputsConfig(
+            backend="xgrammar", disable_any_whitespace=True
+        )
+    return EngineArgs(
+        model=model,
+        dtype=cfg.dtype if cfg.dtype != "auto" or not cpu_only() else "float32",
+        max_model_len=cfg.max_model_len,
+        enable_prefix_caching=cfg.enable_prefix_caching,
+        enforce_eager=cfg.enforce_eager,
+        max_num_seqs=cfg.max_num_seqs,
+        scheduling_policy=cfg.scheduling_policy,
+        seed=cfg.seed,
+        disable_log_stats=False,
+        # the weight-loading progress bar only when vLLM logs INFO (SessionConfig's level)
+        use_tqdm_on_load=logging.getLogger("vllm").isEnabledFor(logging.INFO),
+        **extra,
+    )
 
 
 def engine_env(cfg: EngineConfig) -> dict[str, str]:

@@ -37,7 +37,6 @@ from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
 from halo_core.scheduler.cost_model import StepCost, ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
-from halo_core.scheduler.turns import DEVICE
 
 log = logging.getLogger("halo.processor")
 
@@ -70,7 +69,7 @@ class Processor:
         #: Tool time expected ahead of each plan node's calls, learned as instances finish.
         self.tool_time_ahead = ToolTimeAhead()
         self.scheduler = EpochScheduler(config, self.optimizer, self.tool_time_ahead)
-        DEVICE.policy = config.optimizer.engine_turns
+        self._set_turns(config.optimizer)
         self._tools = ToolPool(config.tool_workers)
         self._loop = asyncio.new_event_loop()
         self._changed = asyncio.Event()
@@ -130,8 +129,12 @@ class Processor:
     def configure(self, optimizer: OptimizerConfig) -> None:
         """Switch the optimizer configuration for calls submitted from now on (the engines'
         turns at once)."""
-        DEVICE.policy = optimizer.engine_turns
+        self._set_turns(optimizer)
         self._loop.call_soon_threadsafe(self.optimizer.configure, optimizer)
+
+    def _set_turns(self, optimizer: OptimizerConfig) -> None:
+        for engine in self.engines.values():
+            engine.set_turns(optimizer.engine_turns)
 
     def forget(self) -> None:
         """Drop what the rules learned (memo, warm prefixes) and the graph (between runs)."""

@@ -26,6 +26,7 @@ class FakeEngine:
     def __init__(self) -> None:
         self.requests: list[EngineRequest] = []
         self.events: list[tuple[str, str]] = []
+        self.turns = "step"
 
     def prepare(self, request: ChatRequest) -> PreparedChat:
         ids = [ord(c) for m in request.messages for c in m["content"]]
@@ -55,6 +56,9 @@ class FakeEngine:
     def step_records(self) -> list[StepRecord]:
         return []
 
+    def set_turns(self, policy: str) -> None:
+        self.turns = policy
+
     def reset_prefix_cache(self) -> None:
         pass
 
@@ -72,4 +76,4 @@ def register() -> None:
         engine.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
         return engine
 
-    registry.register("fake", make)
+    registry.register("fake", registry.one_by_one(make))

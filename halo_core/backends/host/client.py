@@ -1,0 +1,378 @@
+"""The Halo side of an engine host: the host process, its channel, and one
+:class:`~halo_core.backends.base.Engine` per model it holds.
+
+Each call is prepared here, once, by vLLM's own chat front end (:mod:`~halo_core.backends.
+vllm_chat`) and input processor, into the ``EngineCoreRequest`` that crosses the channel
+unchanged; one reader thread takes the host's step reports and turns finished requests into
+:class:`~halo_core.calls.ChatResult` by ``vllm serve``'s parsers. Counters and step records come
+from those reports. A host that dies is started again (up to ``max_restarts``) and the requests
+it held are sent to the new one; greedy decoding gives them the same tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
+from halo_core.backends.host import wire
+from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
+from halo_core.backends.vllm_process import cpu_only, engine_args, engine_env
+from halo_core.calls import ChatRequest, ChatResult
+from halo_core.config import EngineConfig
+from halo_core.env import scoped_env
+from halo_core.errors import ConfigError, EngineDiedError
+from halo_core.models import resolve_model
+from halo_core.scheduler.cost_model import StepRecord, StepShape
+from halo_core.scheduler.turns import TurnPolicy
+
+log = logging.getLogger("halo.engine")
+
+#: How many of its latest steps an engine keeps (:meth:`HostedEngineClient.step_records`).
+STEP_RECORDS = 8192
+
+
+def host_env(configs: dict[str, EngineConfig]) -> dict[str, str]:
+    """The host process's environment: this one, vLLM's log level, and the CPU settings
+    measured best on 2-core machines (engine cores on every core, OpenMP threads that sleep
+    instead of spinning while the host waits, so the workflow's process keeps its core)."""
+    env = dict(os.environ)
+    for cfg in configs.values():
+        env.update(engine_env(cfg))
+    env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # each engine's own kv_cache_gib (engine args)
+    env.pop("VLLM_ALLOW_INSECURE_SERIALIZATION", None)
+    if cpu_only():
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+@dataclass
+class _Pending:
+    """A request in the host, with its callbacks."""
+
+    core_request: Any  # vLLM EngineCoreRequest, built once
+    params: VLLMChatParams
+    on_first_token: Callable[[], None]
+    on_done: Callable[[ChatResult | BaseException], None]
+    started: bool = False
+
+
+class EngineHost:
+    """One engine host process and its channel (see the module doc)."""
+
+    def __init__(self, configs: dict[str, EngineConfig]):
+        self.configs = configs
+        self.deaths = 0
+        self.max_restarts = min(c.max_restarts for c in configs.values())
+        self.engines: dict[str, HostedEngineClient] = {}
+        self._turns: TurnPolicy = "step"
+        self._closed = False
+        self._dead: EngineDiedError | None = None
+        self._done = threading.Event()
+        #: Held while a request is registered and sent, and across a restart (so a request is
+        #: sent to the new host once: by its submit or by the restart, never both).
+        self.gate = threading.Lock()
+        self._spawn()
+        try:
+            fronts = {k: _Front(k, c) for k, c in configs.items()}  # while the host builds
+            facts = self._ready()
+        except BaseException:
+            self._kill()
+            raise
+        for key, cfg in configs.items():
+            self.engines[key] = HostedEngineClient(self, key, cfg, fronts[key], facts[key])
+        self._reader = threading.Thread(target=self._read, name="halo-host-reader", daemon=True)
+        self._reader.start()
+
+    # ---- process ----------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "halo_core.backends.host.loop", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=host_env(self.configs),
+        )
+        theirs.close()
+        self._channel = wire.Channel(Connection(ours.detach()), wire.FromHost)
+        engines = {k: c.model_dump_json() for k, c in self.configs.items()}
+        self._channel.send(wire.Start(engines, self._turns))
+
+    def _ready(self) -> dict[str, wire.Facts]:
+        try:
+            msg = self._channel.recv()
+        except EOFError:
+            msg = wire.Fatal(f"the engine host exited ({self._proc.wait()}) before it was ready")
+        if isinstance(msg, wire.Fatal):
+            which = f"engine {msg.engine!r}" if msg.engine else "the engine host"
+            raise ConfigError(
+                f"{which} could not start: {msg.error}. Check the model path/id, dtype, "
+                "max_model_len and kv_cache_gib."
+            )
+        assert isinstance(msg, wire.Ready), msg
+        return msg.engines
+
+    def _kill(self) -> None:
+        self._channel.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def send(self, message: Any) -> None:
+        with self.gate:
+            self.send_held(message)
+
+    def send_held(self, message: Any) -> None:
+        """Send with :attr:`gate` held; raises :class:`EngineDiedError` once the host is gone
+        for good."""
+        if self._dead is not None:
+            raise self._dead
+        try:
+            self._channel.send(message)
+        except OSError:  # the host died: the reader restarts it and sends what was pending
+            log.debug("engine host unreachable", exc_info=True)
+
+    # ---- reader thread ----------------------------------------------------------------------
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._channel.recv()
+            except (EOFError, OSError):
+                msg = wire.Fatal(f"the engine host exited ({self._proc.poll()})")
+            if isinstance(msg, wire.Stepped):
+                self.engines[msg.engine].stepped(msg)
+            elif isinstance(msg, wire.Done):
+                self._done.set()
+            elif isinstance(msg, wire.Fatal):
+                if self._closed:
+                    return
+                with self.gate:
+                    if not self._restart(msg.error):
+                        return
+
+    def _restart(self, error: str) -> bool:
+        """Start a new host after this one died and send it every request the old one held;
+        False (and every request failed) once ``max_restarts`` is spent. :attr:`gate` held."""
+        self.deaths += 1
+        log.error("engine host died: %s", error)
+        self._kill()
+        if self.deaths <= self.max_restarts:
+            try:
+                self._spawn()
+                self._ready()
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+                log.exception("engine host could not restart")
+            else:
+                log.warning("engine host restarted (%d of %d)", self.deaths, self.max_restarts)
+                for engine in self.engines.values():
+                    engine.resend()
+                return True
+        self._dead = EngineDiedError(", ".join(self.configs), self.deaths, RuntimeError(error))
+        for engine in self.engines.values():
+            engine.fail_all(self._dead)
+        return False
+
+    # ---- shared by the engines --------------------------------------------------------------
+    def set_turns(self, policy: TurnPolicy) -> None:
+        self._turns = policy
+        self.send(wire.SetTurns(policy))
+
+    def reset_prefix_cache(self, key: str) -> None:
+        self._done.clear()
+        self.send(wire.ResetPrefixCache(key))
+        self._done.wait(timeout=60)
+
+    def shutdown(self) -> None:
+        """Stop the host; requests still running fail. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._channel.send(wire.Stop())
+        self._kill()
+        self._reader.join(timeout=10)
+        for engine in self.engines.values():
+            engine.fail_all(RuntimeError("the engine shut down before this request finished"))
+
+
+class _Front:
+    """vLLM's chat front end and input processor for one engine configuration, in this process."""
+
+    def __init__(self, key: str, cfg: EngineConfig):
+        from vllm.renderers import renderer_from_config
+        from vllm.v1.engine.input_processor import InputProcessor
+
+        self.model = resolve_model(cfg.model)
+        try:
+            with scoped_env(engine_env(cfg)):
+                vllm_config = engine_args(cfg, self.model).create_engine_config()
+            renderer = renderer_from_config(vllm_config)
+            self.chat = ChatFrontend(
+                vllm_config,
+                renderer,
+                tool_call_parser=cfg.tool_call_parser,
+                reasoning_parser=cfg.reasoning_parser,
+            )
+        except (TypeError, KeyError, ValueError, OSError) as e:
+            raise ConfigError(
+                f"engine {key!r}: cannot read model {cfg.model!r} or its parsers "
+                f"(tool_call_parser={cfg.tool_call_parser!r}, reasoning_parser="
+                f"{cfg.reasoning_parser!r}): {type(e).__name__}: {e}"
+            ) from e
+        self.inputs = InputProcessor(vllm_config, renderer)
+
+
+class HostedEngineClient:
+    """One model in an engine host (see :class:`~halo_core.backends.base.Engine`)."""
+
+    def __init__(
+        self, host: EngineHost, key: str, cfg: EngineConfig, front: _Front, facts: wire.Facts
+    ):
+        self.host = host
+        self.key = key
+        self.cfg = cfg
+        self.model = front.model
+        self._front = front
+        self.block_size = facts.block_size
+        self.max_model_len = facts.max_model_len
+        self.max_num_batched_tokens = facts.max_num_batched_tokens
+        self.max_num_seqs = facts.max_num_seqs
+        self.reuses_prefix_in_order = not cfg.wait_for_leader_prefill
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        self._counts = EngineCounters(0, 0, 0, 0, 0)
+        self._steps: deque[StepRecord] = deque(maxlen=STEP_RECORDS)
+
+    @property
+    def deaths(self) -> int:
+        return self.host.deaths
+
+    def prepare(self, request: ChatRequest) -> PreparedChat:
+        """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
+        return self._front.chat.prepare(request, self.max_model_len)
+
+    def submit(
+        self,
+        request: EngineRequest,
+        on_first_token: Callable[[], None],
+        on_done: Callable[[ChatResult | BaseException], None],
+    ) -> None:
+        """Build the request vLLM's core takes and send it to the host."""
+        from vllm.inputs.engine import tokens_input
+
+        params: VLLMChatParams = request.params
+        try:
+            core_request = self._front.inputs.process_inputs(
+                request.request_id,
+                tokens_input(request.prompt_token_ids),
+                params.sampling,
+                supported_tasks=("generate",),
+                priority=request.priority,
+            )
+        except Exception as e:  # this request's own fault
+            on_done(e)
+            return
+        pending = _Pending(core_request, params, on_first_token, on_done)
+        with self.host.gate:  # registered before it is sent: the reply may come at once
+            self._pending[request.request_id] = pending
+            try:
+                self.host.send_held(wire.Submit(self.key, [core_request]))
+            except EngineDiedError as e:
+                del self._pending[request.request_id]
+                on_done(e)
+
+    def stepped(self, msg: wire.Stepped) -> None:
+        """A step report from the host (reader thread)."""
+        ran = msg.prefill_tokens + msg.decode_seqs > 0
+        if ran:
+            self._steps.append(
+                StepRecord(
+                    StepShape(msg.prefill_tokens, msg.decode_seqs, msg.context_tokens), msg.seconds
+                )
+            )
+        for rid in msg.first:
+            if (p := self._pending.get(rid)) is not None and not p.started:
+                p.started = True
+                p.on_first_token()
+        requests = prompt = output = hits = 0
+        for f in msg.finished:
+            p = self._pending.pop(f.request_id, None)
+            if p is None:
+                continue
+            n_prompt = len(p.core_request.prompt_token_ids)
+            requests, prompt, output = requests + 1, prompt + n_prompt, output + len(f.token_ids)
+            hits += f.cached_tokens
+            p.on_done(self._result(p, f, n_prompt))
+        for failure in msg.failed:
+            if (p := self._pending.pop(failure.request_id, None)) is not None:
+                p.on_done(RuntimeError(failure.error))
+        with self._lock:
+            c = self._counts
+            self._counts = EngineCounters(
+                c.requests + requests,
+                c.prompt_tokens + prompt,
+                c.generation_tokens + output,
+                c.prefix_cache_queries + prompt,
+                c.prefix_cache_hits + hits,
+                c.steps + ran,
+                c.step_s + msg.seconds,
+            )
+
+    def _result(self, p: _Pending, f: wire.Finished, n_prompt: int) -> ChatResult | BaseException:
+        try:
+            msg = self._front.chat.parse(p.params, f.text, f.token_ids, f.finish_reason)
+        except Exception as e:  # a parser failure fails this call only
+            return e
+        return ChatResult(
+            text=f.text,
+            prompt_tokens=n_prompt,
+            output_tokens=len(f.token_ids),
+            cached_tokens=f.cached_tokens,
+            finish_reason=msg.finish_reason,
+            token_ids=f.token_ids,
+            content=msg.content,
+            tool_calls=msg.tool_calls,
+            reasoning=msg.reasoning,
+        )
+
+    def resend(self) -> None:
+        """Send every request still pending to a restarted host, from scratch (gate held)."""
+        pending = list(self._pending.values())
+        for p in pending:
+            p.started = False
+        if pending:
+            self.host.send_held(wire.Submit(self.key, [p.core_request for p in pending]))
+
+    def fail_all(self, error: BaseException) -> None:
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            p.on_done(error)
+
+    def counters(self) -> EngineCounters:
+        """Counters read from the finished requests and the host's step reports."""
+        with self._lock:
+            return self._counts
+
+    def step_records(self) -> list[StepRecord]:
+        return list(self._steps)
+
+    def set_turns(self, policy: TurnPolicy) -> None:
+        self.host.set_turns(policy)
+
+    def reset_prefix_cache(self) -> None:
+        self.host.reset_prefix_cache(self.key)
+
+    def shutdown(self) -> None:
+        self.host.shutdown()
