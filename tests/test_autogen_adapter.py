@@ -100,7 +100,7 @@ class ReplyEngine(FakeEngine):
 def fake_halo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
     """Sessions whose engine ``"m"`` is a :class:`ReplyEngine`."""
     made: list[Session] = []
-    monkeypatch.setitem(registry.BACKENDS, "reply", lambda key, cfg: ReplyEngine())
+    monkeypatch.setitem(registry.BACKENDS, "reply", registry.one_by_one(lambda k, c: ReplyEngine()))
 
     def make(**kw: Any) -> Session:
         engine = EngineConfig(model="fake", backend="reply", calibrate=False)
