@@ -178,18 +178,20 @@ def _digest(obj: Any) -> str:
 class LLMCall:
     """One chat call of one instance, as deferred into the consolidated graph.
 
-    ``params`` is what the engine prepared for it (opaque to the processor); ``sampled`` says
-    whether its output is random (temperature > 0 and no seed, after the engine's defaults).
+    ``sampled`` says whether its output is random (temperature > 0 and no seed, after the
+    engine's defaults). ``prompt_token_ids`` and ``params`` (what the engine prepared for it,
+    opaque to the processor) are filled when the call is prepared, which only a call that goes
+    to the engine is: one answered by an identical call or the memo never is.
     """
 
     call_id: int
     model: str
     request: ChatRequest
-    prompt_token_ids: list[int]
-    params: Any
     sampled: bool
     instance: InstanceRef | None = None
     node: str = ""
+    prompt_token_ids: list[int] = field(default_factory=list)
+    params: Any = None
 
     @cached_property
     def key(self) -> str:

@@ -213,22 +213,7 @@ class Session:
             ticket, value = journal.lookup(label, request.key(key), "llm", side_effect=False)
             if value is not MISS:
                 return done(value)
-        try:
-            prepared = engine.prepare(request)
-        except Exception as e:
-            if journal is not None:
-                journal.settle(ticket, None, ok=False)
-            raise LLMCallError(index, label, e) from e
-        call = LLMCall(
-            next(self._ids),
-            key,
-            request,
-            prepared.prompt_token_ids,
-            prepared.params,
-            prepared.sampled,
-            inst,
-            label,
-        )
+        call = LLMCall(next(self._ids), key, request, engine.sampled(request), inst, label)
         fut = self._processor.submit_llm(call)
         return fut if journal is None else journaled(journal, ticket, fut)
 

@@ -17,7 +17,7 @@ import time
 import tracemalloc
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,12 @@ class ReplyEngine(FakeEngine):
 
     max_model_len = 10_000_000
 
-    def prepare(self, request: ChatRequest) -> PreparedChat:
+    def sampled(self, request: ChatRequest) -> bool:
         t = request.sampling.get("temperature")
-        sampled = (t is None or t > 0) and request.sampling.get("seed") is None
-        return PreparedChat(_prompt_ids(request.messages), request, sampled)
+        return (t is None or t > 0) and request.sampling.get("seed") is None
+
+    def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
+        return [PreparedChat(_prompt_ids(r.messages), r) for r in requests]
 
     def submit(
         self,

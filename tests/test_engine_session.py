@@ -31,7 +31,8 @@ def _msgs(user: str) -> list[dict[str, str]]:
 
 
 def _prompt_len(engine: Any, messages: list[dict[str, Any]]) -> int:
-    return len(engine.prepare(ChatRequest(messages, {"max_tokens": 4})).prompt_token_ids)
+    (prepared,) = engine.prepare([ChatRequest(messages, {"max_tokens": 4})])
+    return len(prepared.prompt_token_ids)
 
 
 def three_calls(s: Session, review: str) -> tuple[str, str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +19,6 @@ class PreparedChat:
 
     prompt_token_ids: list[int]
     params: Any
-    sampled: bool
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,19 @@ class EngineCounters:
         )
 
 
+def prepare_each(
+    prepare: Callable[[ChatRequest], PreparedChat], requests: Sequence[ChatRequest]
+) -> list[PreparedChat | Exception]:
+    """``prepare`` applied to each request: its result, or the exception it raised."""
+    out: list[PreparedChat | Exception] = []
+    for request in requests:
+        try:
+            out.append(prepare(request))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
 class Engine(Protocol):
     """A model server the processor dispatches to. Callbacks run on the engine's thread."""
 
@@ -70,11 +82,15 @@ class Engine(Protocol):
     #: a prefix group may then go right behind their leader instead of after its prefill.
     reuses_prefix_in_order: bool
 
-    def prepare(self, request: ChatRequest) -> PreparedChat:
-        """Render (chat template, generation prompt), tokenize, and resolve sampling defaults.
+    def sampled(self, request: ChatRequest) -> bool:
+        """Whether ``request``'s output is random (temperature > 0 after the engine's defaults,
+        and no seed); cheap: asked of every call, before any is prepared."""
+        ...
 
-        Raises :class:`~halo_core.errors.MalformedCallError` for a request the engine rejects.
-        """
+    def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
+        """Render (chat template, generation prompt), tokenize, and resolve sampling defaults,
+        for the requests of one epoch that go to this engine; each one's result in order, a
+        :class:`~halo_core.errors.MalformedCallError` for a request the engine rejects."""
         ...
 
     def submit(

@@ -4,9 +4,14 @@ A Halo chat call is turned into what vLLM's OpenAI server would send its engine,
 code: the request model (``ChatCompletionRequest``: validation, sampling defaults from the model's
 generation config), the online renderer (chat template, tool schemas, and the tool parser's
 ``adjust_request``, which turns ``tool_choice="required"`` / a named tool into guided decoding),
-and ``get_max_tokens``. The engine's output is read back by the same parser the server uses
-(``--tool-call-parser`` / ``--reasoning-parser``) and the same message rules, so content,
-``tool_calls`` and ``finish_reason`` are what a ``ChatOpenAI`` client of ``vllm serve`` would get.
+and ``get_max_tokens``. The online renderer is async (the server tokenizes on worker threads);
+here it runs on the caller's thread, with the renderer's synchronous ``render_chat`` (the one
+``LLM.chat`` uses) under it, so a call is rendered without thread hops. Should vLLM's renderer
+ever wait on something there, the call is rendered again on its full async path instead.
+
+The engine's output is read back by the same parser the server uses (``--tool-call-parser`` /
+``--reasoning-parser``) and the same message rules, so content, ``tool_calls`` and
+``finish_reason`` are what a ``ChatOpenAI`` client of ``vllm serve`` would get.
 """
 
 from __future__ import annotations
@@ -22,6 +27,33 @@ from halo_core.calls import ChatRequest
 from halo_core.errors import MalformedCallError
 
 T = TypeVar("T")
+
+
+class _SyncRenderer:
+    """A vLLM renderer whose ``render_chat_async`` is its synchronous ``render_chat``."""
+
+    def __init__(self, renderer: Any):
+        self._renderer = renderer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._renderer, name)
+
+    async def render_chat_async(self, *args: Any, **kwargs: Any) -> Any:
+        return self._renderer.render_chat(*args, **kwargs)
+
+
+class _Suspended(Exception):
+    """A coroutine driven synchronously waited on something."""
+
+
+def _run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never waits to its end, on this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise _Suspended
 
 
 @dataclass(frozen=True)
@@ -59,16 +91,21 @@ class ChatFrontend:
         self.model_config = vllm_config.model_config
         self.tokenizer = renderer.get_tokenizer()
         self.auto_tools = tool_call_parser is not None
-        self.online = OnlineRenderer(
-            self.model_config,
-            renderer,
-            request_logger=None,
-            chat_template=None,
-            chat_template_content_format="auto",
-            enable_auto_tools=self.auto_tools,
-            tool_parser=tool_call_parser,
-            reasoning_parser=reasoning_parser,
-        )
+
+        def online(under: Any) -> Any:
+            return OnlineRenderer(
+                self.model_config,
+                under,
+                request_logger=None,
+                chat_template=None,
+                chat_template_content_format="auto",
+                enable_auto_tools=self.auto_tools,
+                tool_parser=tool_call_parser,
+                reasoning_parser=reasoning_parser,
+            )
+
+        self.online = online(renderer)  # vllm serve's own, async
+        self._now = online(_SyncRenderer(renderer))  # the same, run on the caller's thread
         self.default_sampling: dict[str, Any] = self.model_config.get_diff_sampling_param()
         gen_cfg = self.model_config.generation_config
         self.override_max_tokens = (
@@ -78,21 +115,37 @@ class ChatFrontend:
                 "max_new_tokens"
             )
         )
-        # the renderer is async (it may use worker pools): one loop thread runs it for all callers
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="halo-chat-render", daemon=True
-        )
-        self._thread.start()
+        self._loop: asyncio.AbstractEventLoop | None = None  # for the full async path, if ever
+        self._lock = threading.Lock()
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+    def _render(self, request: Any) -> Any:
+        """vLLM's online rendering of ``request``: on this thread, or else on its async path."""
+        try:
+            return _run_now(self._now.render_chat(request))
+        except _Suspended:
+            pass
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self._loop.run_forever, name="halo-chat-render", daemon=True
+                ).start()
+        return asyncio.run_coroutine_threadsafe(
+            self.online.render_chat(request), self._loop
+        ).result()
 
     def close(self) -> None:
-        """Stop the render loop thread."""
-        if self._loop.is_running():
+        """Stop the async path's loop thread, if it ever started."""
+        if self._loop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
+
+    def sampled(self, req: ChatRequest) -> bool:
+        """Whether ``req``'s output is random: its temperature (else the model's default, else
+        OpenAI's 1.0, as ``vllm serve`` resolves it) is above 0 and it gives no seed."""
+        temperature = req.sampling.get("temperature")
+        if temperature is None:
+            temperature = self.default_sampling.get("temperature", 1.0)
+        return float(temperature) > 0 and req.sampling.get("seed") is None
 
     def prepare(self, req: ChatRequest, max_model_len: int) -> PreparedChat:
         """Render and tokenize ``req`` and build its sampling params, as ``vllm serve`` would.
@@ -117,13 +170,13 @@ class ChatFrontend:
         except (ValidationError, ValueError) as e:
             raise MalformedCallError(f"invalid chat request: {e}") from e
         try:
-            rendered = self._run(self.online.render_chat(request))
+            rendered = self._render(request)
         except Exception as e:
             raise MalformedCallError(f"could not render the chat request: {e}") from e
         if isinstance(rendered, ErrorResponse):
             raise MalformedCallError(rendered.error.message)
         _, engine_inputs = rendered
-        ids = list(engine_inputs[0]["prompt_token_ids"])  # type: ignore[typeddict-item]
+        ids = list(engine_inputs[0]["prompt_token_ids"])
         if len(ids) + 1 > max_model_len:
             raise MalformedCallError(
                 f"prompt has {len(ids)} tokens, over the model's max_model_len {max_model_len}"
@@ -136,8 +189,7 @@ class ChatFrontend:
             sampling = request.to_sampling_params(max_tokens, self.default_sampling)
         except ValueError as e:
             raise MalformedCallError(str(e)) from e
-        sampled = sampling.temperature > 0 and sampling.seed is None
-        return PreparedChat(ids, VLLMChatParams(sampling, request), sampled)
+        return PreparedChat(ids, VLLMChatParams(sampling, request))
 
     def parse(
         self, params: VLLMChatParams, text: str, token_ids: list[int], finish_reason: str | None

@@ -13,12 +13,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_counters import CounterLogger
 from halo_core.backends.vllm_process import engine_args, engine_env, keep_dist_env
@@ -161,9 +161,12 @@ class VLLMEngine:
         threading.Thread(target=watch, name=f"halo-core-watch-{self.key}", daemon=True).start()
 
     # ---- Engine protocol ---------------------------------------------------------------------
-    def prepare(self, request: ChatRequest) -> PreparedChat:
+    def sampled(self, request: ChatRequest) -> bool:
+        return self._chat.sampled(request)
+
+    def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
         """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
-        return self._chat.prepare(request, self.max_model_len)
+        return prepare_each(lambda r: self._chat.prepare(r, self.max_model_len), requests)
 
     def submit(
         self,

@@ -7,7 +7,7 @@ state across epochs (see :class:`~halo_core.optimizer.base.Rule` for the hooks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from halo_core.calls import LLMCall, ToolCall
@@ -45,10 +45,18 @@ class Optimizer:
                 return found
         return None
 
-    def rewrite(self, epoch: Epoch) -> None:
-        """Apply the active rules to an epoch, in order."""
+    def rewrite(self, epoch: Epoch, prepare: Callable[[Epoch], None]) -> None:
+        """Apply the active rules to an epoch, in order; ``prepare`` fills the prompts of the
+        requests left (those that go to the engines) before the first rule that reads them, or
+        after the last rule."""
+        prepared = False
         for r in self.active:
+            if r.reads_prompts and not prepared:
+                prepare(epoch)
+                prepared = True
             r.rewrite(epoch)
+        if not prepared:
+            prepare(epoch)
 
     def scheduled(self, call: LLMCall | ToolCall) -> None:
         """Tell the active rules that ``call`` is going to run."""

@@ -40,10 +40,12 @@ class Request:
 
 @dataclass
 class Epoch:
-    """One epoch's requests, in the order they go to the engines; rules rewrite it in place."""
+    """One epoch's requests, in the order they go to the engines; rules rewrite it in place.
+    ``failed``: requests their engine would not take (malformed), with its error."""
 
     number: int
     requests: list[Request]
+    failed: list[tuple[Request, Exception]] = field(default_factory=list)
 
     @classmethod
     def of(cls, number: int, calls: Sequence[LLMCall]) -> Epoch:
@@ -80,6 +82,9 @@ class Rule:
     """
 
     name = "rule"
+    #: Whether :meth:`rewrite` reads the requests' prompts (token ids): the epoch's requests are
+    #: prepared before the first such rule runs (after the rules that merge calls).
+    reads_prompts = False
 
     def configure(self, config: OptimizerConfig) -> None:
         """Take the session's (new) optimizer options."""

@@ -17,6 +17,7 @@ class Order(Rule):
     """Puts an epoch's prefix-group leaders ahead of everything else."""
 
     name = "order"
+    reads_prompts = True
 
     def rewrite(self, epoch: Epoch) -> None:
         epoch.requests = leaders_first(epoch.requests)

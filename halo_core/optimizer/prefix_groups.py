@@ -95,6 +95,7 @@ class PrefixGroups(Rule):
     have prefilled (``warm``) and which leaders are prefilling (``warming``)."""
 
     name = "prefix_groups"
+    reads_prompts = True
 
     def __init__(self, block_size: Mapping[str, int]):
         self.block_size = dict(block_size)

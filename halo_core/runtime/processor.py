@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from halo_core.backends.base import Engine, EngineRequest
@@ -33,6 +34,7 @@ from halo_core.errors import LLMCallError, ToolCallError
 from halo_core.graph import CallRecord, ConsolidatedGraph
 from halo_core.optimizer import Joined, Optimizer, Request, Served
 from halo_core.runtime.instances import InstanceTracker
+from halo_core.runtime.prepare import prepare_epoch
 from halo_core.runtime.tools import ToolPool
 from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
 from halo_core.scheduler.cost_model import StepCost, ToolLatency
@@ -68,7 +70,9 @@ class Processor:
         )
         #: Tool time expected ahead of each plan node's calls, learned as instances finish.
         self.tool_time_ahead = ToolTimeAhead()
-        self.scheduler = EpochScheduler(config, self.optimizer, self.tool_time_ahead)
+        self.scheduler = EpochScheduler(
+            config, self.optimizer, self.tool_time_ahead, partial(prepare_epoch, self.engines)
+        )
         self._set_turns(config.optimizer)
         self._tools = ToolPool(config.tool_workers)
         self._loop = asyncio.new_event_loop()
@@ -255,7 +259,13 @@ class Processor:
     def _carry_out(
         self, plan: EpochPlan, futs: Mapping[int, concurrent.futures.Future[Any]]
     ) -> None:
-        """Record the plan in the graph, register its executions, send what goes now."""
+        """Record the plan in the graph, register its executions, send what goes now; fail the
+        callers of requests their engine would not take."""
+        for r, error in plan.failed:
+            self._works[r.id] = [(c, futs[c.call_id]) for c in r.callers]
+            for c in r.callers:
+                self.graph.records[c.call_id].epoch = plan.epoch
+            self._finish(r.rep, error)
         for r in plan.requests:
             self._works[r.id] = [(c, futs[c.call_id]) for c in r.callers]
             self.optimizer.scheduled(r.rep)

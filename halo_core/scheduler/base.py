@@ -4,7 +4,7 @@ v1's ``Scheduler.schedule()`` returns a ``SchedulerOutput`` for the engine core 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from halo_core.calls import LLMCall
@@ -30,6 +30,8 @@ class EpochPlan:
     epoch: int
     requests: list[Request]
     calls: int  # pending calls this epoch took, from the front of the queue
+    #: Requests their engine would not take (malformed), with its error: their callers fail.
+    failed: list[tuple[Request, Exception]] = field(default_factory=list)
 
     @property
     def now(self) -> list[Request]:

@@ -79,7 +79,9 @@ def _run_phase(engine: Engine, phase: list[tuple[int, int]], first: int, timeout
     for serial, (words, out) in enumerate(phase, start=first):
         sampling = {"max_tokens": out, "min_tokens": out, "temperature": 0.0}
         message = {"role": "user", "content": _prompt(serial, words)}
-        prepared = engine.prepare(ChatRequest(messages=[message], sampling=sampling))
+        (prepared,) = engine.prepare([ChatRequest(messages=[message], sampling=sampling)])
+        if isinstance(prepared, Exception):
+            raise prepared
         ids = prepared.prompt_token_ids[: engine.max_model_len - out - 1]
         request = EngineRequest(f"halo-calibration-{serial}", ids, prepared.params)
         engine.submit(request, lambda: None, finished)

@@ -5,7 +5,7 @@ rules and, with ``critical_path`` on, give each request its priority (:class:`To
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from halo_core.calls import LLMCall
 from halo_core.config import SessionConfig
@@ -19,10 +19,17 @@ class EpochScheduler:
     """Never waits for all N instances (one may be blocked elsewhere), only for the live ones
     that are not yet waiting, and at most the window."""
 
-    def __init__(self, config: SessionConfig, optimizer: Optimizer, ahead: ToolTimeAhead):
+    def __init__(
+        self,
+        config: SessionConfig,
+        optimizer: Optimizer,
+        ahead: ToolTimeAhead,
+        prepare: Callable[[Epoch], None],
+    ):
         self.config = config
         self.optimizer = optimizer
         self.ahead = ahead
+        self.prepare = prepare
         self.gain = CoalescingGain()
         self.epochs = 0
 
@@ -42,9 +49,9 @@ class EpochScheduler:
         calls = list(pending[: self.config.epoch_max_calls])
         self.epochs += 1
         epoch = Epoch.of(self.epochs, calls)
-        self.optimizer.rewrite(epoch)
+        self.optimizer.rewrite(epoch, self.prepare)
         self.gain.epoch(len(calls), len(epoch.requests))
         if self.optimizer.config.critical_path:
             for r in epoch.requests:
                 r.priority = self.ahead.priority([c.node for c in r.callers])
-        return EpochPlan(epoch.number, epoch.requests, len(calls))
+        return EpochPlan(epoch.number, epoch.requests, len(calls), epoch.failed)

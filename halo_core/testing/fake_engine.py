@@ -5,7 +5,7 @@ tests). Register it with :func:`register`; ``EngineConfig(backend="fake")`` then
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.calls import ChatRequest, ChatResult
@@ -28,10 +28,15 @@ class FakeEngine:
         self.events: list[tuple[str, str]] = []
         self.turns = "step"
 
-    def prepare(self, request: ChatRequest) -> PreparedChat:
-        ids = [ord(c) for m in request.messages for c in m["content"]]
+    def sampled(self, request: ChatRequest) -> bool:
         t = request.sampling.get("temperature") or 0.0  # None: the engine default, greedy
-        return PreparedChat(ids, request.sampling, t > 0 and request.sampling.get("seed") is None)
+        return t > 0 and request.sampling.get("seed") is None
+
+    def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
+        return [
+            PreparedChat([ord(c) for m in r.messages for c in m["content"]], r.sampling)
+            for r in requests
+        ]
 
     def submit(
         self,

@@ -18,7 +18,7 @@ def call(
     params = {"temperature": 0.0, "max_tokens": 8, **sampling}
     request = ChatRequest([{"role": "user", "content": msg}], params, **(extra or {}))
     sampled = float(params["temperature"]) > 0 and params.get("seed") is None  # type: ignore[arg-type]
-    return LLMCall(next(_ids), model, request, tokens, params, sampled)
+    return LLMCall(next(_ids), model, request, sampled, prompt_token_ids=tokens, params=params)
 
 
 def requests(*token_lists: list[int], block_size: int = 4) -> list[Request]:

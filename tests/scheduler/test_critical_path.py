@@ -51,7 +51,7 @@ def test_the_epoch_scheduler_sets_priorities_only_with_critical_path_on() -> Non
         optimizer=OptimizerConfig(critical_path=True),
     )
     optimizer = Optimizer(config.optimizer, {"m": 4})
-    scheduler = EpochScheduler(config, optimizer, ahead)
+    scheduler = EpochScheduler(config, optimizer, ahead, lambda epoch: None)
     calls = [
         dataclasses.replace(call([1, 2, 3, 4, 5], msg="a"), node="answer"),
         dataclasses.replace(call([9, 9, 9, 9, 9], msg="p"), node="plan"),

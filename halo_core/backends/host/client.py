@@ -19,12 +19,12 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
 from halo_core.backends.host import wire
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_process import cpu_only, engine_args, engine_env
@@ -259,9 +259,13 @@ class HostedEngineClient:
     def deaths(self) -> int:
         return self.host.deaths
 
-    def prepare(self, request: ChatRequest) -> PreparedChat:
+    def sampled(self, request: ChatRequest) -> bool:
+        return self._front.chat.sampled(request)
+
+    def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
         """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
-        return self._front.chat.prepare(request, self.max_model_len)
+        chat = self._front.chat
+        return prepare_each(lambda r: chat.prepare(r, self.max_model_len), requests)
 
     def submit(
         self,
