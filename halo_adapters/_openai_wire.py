@@ -97,20 +97,40 @@ def split(
     return sampling, fields
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON data only (dicts with str keys, lists, tuples, scalars)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def request_body(create_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body the ``openai`` SDK POSTs for ``chat.completions.create(**create_kwargs)``:
-    its own transform (omitted arguments dropped), ``extra_body`` merged in."""
-    from openai._utils import maybe_transform
-    from openai.types.chat import completion_create_params
+    its own transform (omitted arguments dropped), ``extra_body`` merged in.
 
+    Arguments that are JSON data already (what AutoGen's client passes) are what the transform
+    returns for them (chat parameters have no aliases or formats), so they skip it: the SDK's
+    transform walks every message against its type annotations, which costs more than the rest
+    of a call's way through Halo."""
+    from openai import NotGiven, Omit
+
+    args = {
+        k: v
+        for k, v in create_kwargs.items()
+        if k not in _TRANSPORT and not isinstance(v, NotGiven | Omit)
+    }
+    if all(_plain(v) for v in args.values()):
+        body = args
+    else:
+        from openai._utils import maybe_transform
+        from openai.types.chat import completion_create_params
+
+        body = dict(maybe_transform(args, completion_create_params.CompletionCreateParams) or {})
     extra = create_kwargs.get("extra_body")
-    body: dict[str, Any] = dict(
-        maybe_transform(
-            {k: v for k, v in create_kwargs.items() if k not in _TRANSPORT},
-            completion_create_params.CompletionCreateParams,
-        )
-        or {}
-    )
     if isinstance(extra, Mapping):
         body.update(extra)
     return body

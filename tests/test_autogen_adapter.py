@@ -733,3 +733,45 @@ def test_rows_through_a_team_factory_resume_from_the_journal(
     ]
     assert again.journal is not None and again.journal.resumed == 6
     assert len(engine.requests) == requests  # nothing ran again
+
+
+def test_request_bodies_of_plain_arguments_equal_the_sdks_transform() -> None:
+    """Arguments that are JSON data already skip the openai SDK's transform; the body is the
+    one the transform gives (omitted arguments dropped, extra_body merged)."""
+    from openai import NOT_GIVEN, omit
+    from openai._utils import maybe_transform
+    from openai.types.chat import completion_create_params
+
+    from halo_adapters import _openai_wire
+
+    kwargs: dict[str, Any] = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "response_format": {"type": "json_object"},
+        "temperature": 0.0,
+        "stop": ("a", "b"),
+        "seed": None,
+        "stream": False,
+        "top_p": NOT_GIVEN,
+        "n": omit,
+        "extra_body": {"top_k": 1},
+        "timeout": 3.0,
+    }
+    sdk = maybe_transform(
+        {k: v for k, v in kwargs.items() if k not in ("extra_body", "timeout")},
+        completion_create_params.CompletionCreateParams,
+    )
+    body = _openai_wire.request_body(kwargs)
+    assert json.dumps(body, sort_keys=True) == json.dumps({**sdk, "top_k": 1}, sort_keys=True)
