@@ -119,8 +119,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backend",
-        default="vllm",
-        help="Halo's engine backend: vllm (engine core in process) or vllm-mp (own process)",
+        default="vllm-host",
+        help="Halo's engine backend: vllm-host (the engine host, the default), vllm (engine "
+        "cores in process) or vllm-mp (vLLM's own core process per engine)",
     )
     return p
 

@@ -21,11 +21,12 @@ class EngineConfig(BaseModel):
 
     model: str
     backend: str = Field(
-        "vllm",
-        description="engine backend, by name in halo_core.backends' registry: 'vllm' = stock "
-        "vLLM with its engine core in this process; 'vllm-mp' = its engine core in a process of "
-        "its own (as `vllm serve` runs it: out of the workflow's GIL; no step shapes, so no "
-        "calibration)",
+        "vllm-host",
+        description="engine backend, by name in halo_core.backends' registry: 'vllm-host' = "
+        "stock vLLM engine cores in one engine-host process per session, holding all of its "
+        "'vllm-host' engines (out of the workflow's GIL; fed plain data); 'vllm' = an engine "
+        "core in this process on a thread of its own; 'vllm-mp' = vLLM's own engine-core "
+        "process per engine (as `vllm serve` runs it; no step shapes, so no calibration)",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_model_len: int = Field(2048, ge=16)

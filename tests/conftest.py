@@ -31,10 +31,10 @@ def engine_session(tiny_model: Path) -> Iterator[Session]:
     """The one real in-process vLLM engine every engine test shares (default CPU block size,
     the pythonic tool-call parser and compact guided JSON, like the ``vllm_server`` fixture: the
     random test model would otherwise fill guided JSON with whitespace until max_tokens), on the
-    backend ``$HALO_TEST_BACKEND`` names (default ``vllm``)."""
+    backend ``$HALO_TEST_BACKEND`` names (default ``vllm-host``, the engine host)."""
     engine = EngineConfig(
         model=str(tiny_model),
-        backend=os.environ.get("HALO_TEST_BACKEND", "vllm"),
+        backend=os.environ.get("HALO_TEST_BACKEND", "vllm-host"),
         max_model_len=MAX_MODEL_LEN,
         tool_call_parser=DEFAULT_TOOL_PARSER,
         compact_json=True,

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,28 +50,48 @@ def _effects(path: str | Path) -> collections.Counter[str]:
     return collections.Counter(p.read_text().split()) if p.exists() else collections.Counter()
 
 
-@pytest.mark.timeout(900)
-def test_faults_and_a_dying_engine_fail_only_their_own_instances(
-    halo: Session, app_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rows = durable_app.make_rows(N)
-    engine: Any = halo.engines["tiny"]
-    core, steps = engine._engine, [0]
+def _die_in_the_10th_step(engine: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[], bool]:
+    """Make the engine die in its 10th step of the run: the engine host's process is killed
+    (``vllm-host``), or the in-process engine core's step raises (``vllm``); returns whether
+    it was replaced since."""
+    steps = [0]
+    if hasattr(engine, "host"):
+        proc, real_report = engine.host._proc, engine.stepped
+
+        def report_then_kill(msg: Any) -> None:
+            steps[0] += 1
+            if steps[0] == 10:
+                proc.kill()
+            real_report(msg)
+
+        monkeypatch.setattr(engine, "stepped", report_then_kill)
+        return lambda: engine.host._proc is not proc
+    core = engine._engine
     real_step = core.step
 
-    def dying_step() -> Any:  # the engine core dies in its 10th step of the run
+    def dying_step() -> Any:
         steps[0] += 1
         if steps[0] == 10:
             raise RuntimeError("engine core killed by the test")
         return real_step()
 
     monkeypatch.setattr(core, "step", dying_step)
+    return lambda: engine._engine is not core
+
+
+@pytest.mark.timeout(900)
+def test_faults_and_a_dying_engine_fail_only_their_own_instances(
+    halo: Session, app_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = durable_app.make_rows(N)
+    engine: Any = halo.engines["tiny"]
     deaths = engine.deaths
+    restarted = _die_in_the_10th_step(engine, monkeypatch)
     with Journal(tmp_path / "j.db") as j:
         report = halo_lg.batch(
             durable_app.graph, rows, session=halo, journal=j, keys=[r["id"] for r in rows]
         )
-    assert engine.deaths == deaths + 1 and engine._engine is not core  # restarted
+    assert engine.deaths == deaths + 1 and restarted()
     failed = {rows[i]["id"]: r for i, r in enumerate(report.results) if isinstance(r, Exception)}
     assert set(failed) == FAULTY | MALFORMED
     for key, error in failed.items():  # each failed instance carries its own error
@@ -247,7 +267,9 @@ def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
 ) -> None:
     from halo_core import EngineConfig, EngineDiedError, LLMCallError, SessionConfig
 
-    cfg = EngineConfig(model=str(tiny_model), max_model_len=1024, max_restarts=0, calibrate=False)
+    cfg = EngineConfig(
+        model=str(tiny_model), backend="vllm", max_model_len=1024, max_restarts=0, calibrate=False
+    )
     with Session(SessionConfig(engines={"tiny": cfg})) as s:
         engine: Any = s.engines["tiny"]
 

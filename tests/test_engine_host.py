@@ -11,7 +11,15 @@ from typing import Any
 import psutil
 import pytest
 
-from halo_core import ConfigError, EngineConfig, OptimizerConfig, Session, SessionConfig
+from halo_core import (
+    ConfigError,
+    EngineConfig,
+    EngineDiedError,
+    LLMCallError,
+    OptimizerConfig,
+    Session,
+    SessionConfig,
+)
 from halo_core.calls import ChatResult
 from halo_core.testing.tiny_llama import build_tiny_llama
 from halo_core.testing.vllm_server import DEFAULT_TOOL_PARSER
@@ -81,19 +89,22 @@ def host(tiny_model: Path) -> Any:
         yield s
 
 
-def test_the_host_answers_and_counts_as_the_in_process_engine(host: Session, halo: Session) -> None:
-    if halo.config.engines["tiny"].backend == "vllm-host":
-        pytest.skip("the shared engine is itself on the host")
+def test_the_host_answers_and_counts_as_the_in_process_engine(
+    host: Session, tiny_model: Path
+) -> None:
+    cfg = host.config.engines["tiny"].model_copy(update={"backend": "vllm", "calibrate": False})
     host.reset()
-    before = {"host": host.counters()["tiny"], "in": halo.counters()["tiny"]}
-    got, expected = _answers(host), _answers(halo)
+    before = host.counters()["tiny"]
+    got = _answers(host)
+    host_counts = host.counters()["tiny"] - before
+    with Session(SessionConfig(engines={"tiny": cfg})) as in_process:
+        expected = _answers(in_process)
+        vllm_counts = in_process.counters()["tiny"]  # vLLM's own stat loggers
+        tokenizer = in_process.engines["tiny"]._chat.tokenizer  # type: ignore[attr-defined]
     assert got == expected
     # some texts end inside a multi-byte character: vLLM holds those bytes back, as the host does
-    tokenizer = halo._processor.engines["tiny"]._chat.tokenizer  # type: ignore[attr-defined]
     assert any(text != tokenizer.decode(ids, skip_special_tokens=True) for text, ids, *_ in got)
     assert got[-1][3], got[-1]  # the named tool's call, parsed as vllm serve parses it
-    host_counts = host.counters()["tiny"] - before["host"]
-    vllm_counts = halo.counters()["tiny"] - before["in"]  # vLLM's own stat loggers
     assert host_counts.requests == vllm_counts.requests == len(_calls())
     assert host_counts.prompt_tokens == vllm_counts.prompt_tokens
     assert host_counts.generation_tokens == vllm_counts.generation_tokens
@@ -147,6 +158,22 @@ def test_a_killed_host_is_restarted_and_its_requests_sent_again(host: Session) -
     t.join()
     assert killed and engine.deaths == 1 and engine.host._proc is not proc
     assert got == expected
+
+
+def test_a_host_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
+    tiny_model: Path,
+) -> None:
+    cfg = EngineConfig(model=str(tiny_model), backend="vllm-host", max_restarts=0, calibrate=False)
+    with Session(SessionConfig(engines={"tiny": cfg})) as s:
+        engine: Any = s.engines["tiny"]
+        engine.host._proc.kill()
+        report = s.run(lambda i: s.chat([{"role": "user", "content": f"q{i}"}]).text, range(4))
+        assert engine.deaths == 1 and report.failed == 4
+        for error in report.results:
+            assert isinstance(error, LLMCallError) and isinstance(error.__cause__, EngineDiedError)
+            assert "died 1 times" in str(error) and "max_restarts" in str(error)
+        with pytest.raises(LLMCallError, match="is not restarted again"):
+            s.chat([{"role": "user", "content": "later"}])
 
 
 def test_a_host_that_cannot_build_its_engine_fails_fast_with_what_to_change(

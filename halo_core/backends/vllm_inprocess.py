@@ -7,7 +7,6 @@ end of its prefill, which is when the processor releases the followers of a pref
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -15,19 +14,17 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_counters import CounterLogger
-from halo_core.backends.vllm_process import engine_args, engine_env, keep_dist_env
+from halo_core.backends.vllm_process import engine_args, engine_env, keep_dist_env, model_path
 from halo_core.backends.vllm_steps import watch_steps
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, EngineDiedError
-from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
 from halo_core.scheduler.turns import DEVICE, TurnPolicy
 
@@ -68,11 +65,7 @@ class VLLMEngine:
         self._turn = f"{key}@{id(self):x}"  # this engine's name in the device's turns
         self.multiprocess = multiprocess
         self.cfg = cfg
-        self.model = resolve_model(cfg.model)
-        if os.sep in cfg.model and not Path(self.model).is_dir():
-            raise ConfigError(
-                f"model {cfg.model!r} (engine {key!r}) is not a directory; give a model dir or id"
-            )
+        self.model = model_path(key, cfg)
         self._env = engine_env(cfg)
         with scoped_env(self._env):
             self._start_engine(cfg, key)

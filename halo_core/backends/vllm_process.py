@@ -8,16 +8,30 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from halo_core.config import EngineConfig
+from halo_core.errors import ConfigError
 from halo_core.logs import engine_log_env
+from halo_core.models import resolve_model
 
 
 def cpu_only() -> bool:
     import torch
 
     return not torch.cuda.is_available()
+
+
+def model_path(key: str, cfg: EngineConfig) -> str:
+    """What vLLM loads for ``cfg``: the resolved model dir or id; a path that is not a dir is a
+    :class:`ConfigError` naming the engine."""
+    model = resolve_model(cfg.model)
+    if os.sep in cfg.model and not Path(model).is_dir():
+        raise ConfigError(
+            f"model {cfg.model!r} (engine {key!r}) is not a directory; give a model dir or id"
+        )
+    return model
 
 
 def engine_args(cfg: EngineConfig, model: str) -> Any:

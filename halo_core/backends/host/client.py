@@ -27,12 +27,11 @@ from typing import Any
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
 from halo_core.backends.host import wire
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
-from halo_core.backends.vllm_process import cpu_only, engine_args, engine_env
+from halo_core.backends.vllm_process import cpu_only, engine_args, engine_env, model_path
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, EngineDiedError
-from halo_core.models import resolve_model
 from halo_core.scheduler.cost_model import StepRecord, StepShape
 from halo_core.scheduler.turns import TurnPolicy
 
@@ -71,6 +70,7 @@ class EngineHost:
     """One engine host process and its channel (see the module doc)."""
 
     def __init__(self, configs: dict[str, EngineConfig]):
+        self.models = {key: model_path(key, cfg) for key, cfg in configs.items()}
         self.configs = configs
         self.deaths = 0
         self.max_restarts = min(c.max_restarts for c in configs.values())
@@ -84,7 +84,7 @@ class EngineHost:
         self.gate = threading.Lock()
         self._spawn()
         try:
-            fronts = {k: _Front(k, c) for k, c in configs.items()}  # while the host builds
+            fronts = {k: _Front(k, c, self.models[k]) for k, c in configs.items()}  # meanwhile
             facts = self._ready()
         except BaseException:
             self._kill()
@@ -210,11 +210,11 @@ class EngineHost:
 class _Front:
     """vLLM's chat front end and input processor for one engine configuration, in this process."""
 
-    def __init__(self, key: str, cfg: EngineConfig):
+    def __init__(self, key: str, cfg: EngineConfig, model: str):
         from vllm.renderers import renderer_from_config
         from vllm.v1.engine.input_processor import InputProcessor
 
-        self.model = resolve_model(cfg.model)
+        self.model = model
         try:
             with scoped_env(engine_env(cfg)):
                 vllm_config = engine_args(cfg, self.model).create_engine_config()
