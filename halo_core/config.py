@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +27,11 @@ class EngineConfig(BaseModel):
         "'vllm-host' engines (out of the workflow's GIL; fed plain data); 'vllm' = an engine "
         "core in this process on a thread of its own; 'vllm-mp' = vLLM's own engine-core "
         "process per engine (as `vllm serve` runs it; no step shapes, so no calibration)",
+    )
+    backend_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the backend's own settings, checked against the model it registers with "
+        "its name (vllm-host: halo_core.backends.host.settings.HostSettings)",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_model_len: int = Field(2048, ge=16)
@@ -128,12 +133,12 @@ class OptimizerConfig(BaseModel):
         "scheduling_policy='priority'",
     )
 
-    epoch_closing: Literal["window", "cost"] = Field(
+    epoch_closing: str = Field(
         "window",
-        description="when an epoch closes before its window ends: 'window' = only once every "
-        "live instance waits on Halo; 'cost' = also as soon as the merges that waiting would buy "
-        "are predicted to save less engine time than idle engines lose "
-        "(halo_core.scheduler.closing)",
+        description="when an epoch closes before its window ends, by a decision registered in "
+        "halo_core.scheduler.closing: 'window' = only once every live instance waits on Halo; "
+        "'cost' = also as soon as the merges that waiting would buy are predicted to save less "
+        "engine time than idle engines lose",
     )
     engine_turns: Literal["step", "drain"] = Field(
         "step",
@@ -167,6 +172,11 @@ class SessionConfig(BaseModel):
 
     engines: dict[str, EngineConfig]
     optimizer: OptimizerConfig = OptimizerConfig()
+    scheduler: str = Field(
+        "epoch",
+        description="the scheduler, by name in halo_core.scheduler.registry: 'epoch' = defer "
+        "calls into epochs and apply the optimizer's rules to each",
+    )
     epoch_window_s: float = Field(
         0.02, ge=0, description="longest a call waits for others before its epoch closes"
     )

@@ -102,7 +102,8 @@ class ReplyEngine(FakeEngine):
 def fake_halo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Session]]:
     """Sessions whose engine ``"m"`` is a :class:`ReplyEngine`."""
     made: list[Session] = []
-    monkeypatch.setitem(registry.BACKENDS, "reply", registry.one_by_one(lambda k, c: ReplyEngine()))
+    reply = registry.Backend(registry.one_by_one(lambda k, c: ReplyEngine()), registry.NoSettings)
+    monkeypatch.setitem(registry.BACKENDS, "reply", reply)
 
     def make(**kw: Any) -> Session:
         engine = EngineConfig(model="fake", backend="reply", calibrate=False)

@@ -2,25 +2,61 @@
 
 A factory gets every engine of a session that names its backend at once (engine key → config),
 so a backend that holds several models together (an engine host per device) can build them
-together; it returns the engines by the same keys."""
+together; it returns the engines by the same keys. A backend registers the model of its own
+settings too (``EngineConfig.backend_settings`` is checked against it before any engine is
+built), so a remote backend carries its own (an address, replicas) without widening
+``EngineConfig``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from halo_core.backends.base import Engine
+from halo_core.backends.host.settings import HostSettings
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 
 #: Builds the engines of one backend: ``factory({key: config}) -> {key: engine}``.
 EngineFactory = Callable[[dict[str, EngineConfig]], dict[str, Engine]]
 
-BACKENDS: dict[str, EngineFactory] = {}
+
+class NoSettings(BaseModel):
+    """A backend without settings of its own."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-def register(name: str, factory: EngineFactory) -> None:
-    """Make ``EngineConfig(backend=name)`` build its engines with ``factory``."""
-    BACKENDS[name] = factory
+@dataclass(frozen=True)
+class Backend:
+    factory: EngineFactory
+    settings: type[BaseModel]
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register(name: str, factory: EngineFactory, settings: type[BaseModel] = NoSettings) -> None:
+    """Make ``EngineConfig(backend=name)`` build its engines with ``factory``, its
+    ``backend_settings`` checked against ``settings``."""
+    BACKENDS[name] = Backend(factory, settings)
+
+
+def settings_of(key: str, cfg: EngineConfig) -> BaseModel:
+    """``cfg.backend_settings`` as its backend's settings model; a bad one is a
+    :class:`ConfigError` naming the engine and the field."""
+    backend = BACKENDS.get(cfg.backend)
+    if backend is None:
+        raise ConfigError(
+            f"engine {key!r}: unknown backend {cfg.backend!r}; "
+            f"registered backends: {sorted(BACKENDS)}"
+        )
+    try:
+        return backend.settings.model_validate(cfg.backend_settings)
+    except ValidationError as e:
+        raise ConfigError(f"engine {key!r}: backend_settings for {cfg.backend!r}: {e}") from None
 
 
 def one_by_one(make: Callable[[str, EngineConfig], Engine]) -> EngineFactory:
@@ -45,16 +81,12 @@ def make_engines(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
     """Every engine of ``configs``, each built by its backend's factory, in the given order."""
     groups: dict[str, dict[str, EngineConfig]] = {}
     for key, cfg in configs.items():
-        if cfg.backend not in BACKENDS:
-            raise ConfigError(
-                f"engine {key!r}: unknown backend {cfg.backend!r}; "
-                f"registered backends: {sorted(BACKENDS)}"
-            )
+        settings_of(key, cfg)
         groups.setdefault(cfg.backend, {})[key] = cfg
     built: dict[str, Engine] = {}
     try:
         for name, group in groups.items():
-            built.update(BACKENDS[name](group))
+            built.update(BACKENDS[name].factory(group))
     except BaseException:
         for engine in built.values():
             engine.shutdown()
@@ -82,4 +114,4 @@ def _vllm_host(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
 
 register("vllm", one_by_one(_vllm_inprocess))
 register("vllm-mp", one_by_one(_vllm_multiprocess))
-register("vllm-host", _vllm_host)
+register("vllm-host", _vllm_host, HostSettings)

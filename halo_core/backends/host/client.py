@@ -26,6 +26,7 @@ from typing import Any
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
 from halo_core.backends.host import wire
+from halo_core.backends.host.settings import HostSettings
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_process import cpu_only, engine_args, engine_env, model_path
 from halo_core.calls import ChatRequest, ChatResult
@@ -41,9 +42,21 @@ log = logging.getLogger("halo.engine")
 STEP_RECORDS = 8192
 
 
-def host_env(configs: dict[str, EngineConfig]) -> dict[str, str]:
+def host_settings(configs: dict[str, EngineConfig]) -> HostSettings:
+    """The settings every engine on the host gives (they are host-wide)."""
+    given = {key: HostSettings.model_validate(c.backend_settings) for key, c in configs.items()}
+    first = next(iter(given.values()))
+    if any(s != first for s in given.values()):
+        raise ConfigError(
+            f"engines {sorted(given)} share one engine host but give different backend_settings "
+            f"({ {k: s.model_dump() for k, s in given.items()} }): give them the same"
+        )
+    return first
+
+
+def host_env(configs: dict[str, EngineConfig], settings: HostSettings) -> dict[str, str]:
     """The host process's environment: this one, vLLM's log level, and the CPU settings
-    measured best on 2-core machines (engine cores on every core, OpenMP threads that sleep
+    (measured on 2-core machines: engine cores on every core, OpenMP threads that sleep
     instead of spinning while the host waits, so the workflow's process keeps its core)."""
     env = dict(os.environ)
     for cfg in configs.values():
@@ -51,7 +64,9 @@ def host_env(configs: dict[str, EngineConfig]) -> dict[str, str]:
     env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # each engine's own kv_cache_gib (engine args)
     env.pop("VLLM_ALLOW_INSECURE_SERIALIZATION", None)
     if cpu_only():
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env["OMP_WAIT_POLICY"] = settings.omp_wait_policy
+        if settings.cpu_bind is not None:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = settings.cpu_bind
     return env
 
 
@@ -71,6 +86,7 @@ class EngineHost:
 
     def __init__(self, configs: dict[str, EngineConfig]):
         self.models = {key: model_path(key, cfg) for key, cfg in configs.items()}
+        self.settings = host_settings(configs)
         self.configs = configs
         self.deaths = 0
         self.max_restarts = min(c.max_restarts for c in configs.values())
@@ -100,7 +116,7 @@ class EngineHost:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "halo_core.backends.host.loop", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
-            env=host_env(self.configs),
+            env=host_env(self.configs, self.settings),
         )
         theirs.close()
         self._channel = wire.Channel(Connection(ours.detach()), wire.FromHost)
@@ -331,7 +347,7 @@ class HostedEngineClient:
                 c.prefix_cache_queries + prompt,
                 c.prefix_cache_hits + hits,
                 c.steps + ran,
-                c.step_s + msg.seconds,
+                c.step_s + (msg.seconds if ran else 0.0),
             )
 
     def _result(self, p: _Pending, f: wire.Finished, n_prompt: int) -> ChatResult | BaseException:

@@ -24,6 +24,10 @@ from halo_core.scheduler.turns import TurnPolicy, next_turn
 
 log = logging.getLogger("halo.host")
 
+#: How long the loop waits for a message after a step that ran nothing (its requests wait on
+#: something else, e.g. grammar compilation), instead of spinning.
+IDLE_STEP_WAIT_S = 0.001
+
 
 class HostLoop:
     """Steps its engines in turns and answers the channel (see the module doc)."""
@@ -38,19 +42,24 @@ class HostLoop:
         self._running = True
 
     def run(self) -> None:
+        idle_step = False  # the last step ran nothing (its requests wait, e.g. for a grammar)
         while self._running:
             busy = [k for k, e in self.engines.items() if e.busy]
             for key in busy:
                 self._asked.setdefault(key)
             try:
-                self._drain(block=not busy)
+                self._drain(block=not busy, wait_s=IDLE_STEP_WAIT_S if idle_step else 0.0)
             except EOFError:
                 return
             if not self._running:
                 return
             turn = self._next_turn()
-            if turn is not None:
-                self.channel.send(self.engines[turn].step())
+            if turn is None:
+                continue
+            report = self.engines[turn].step()
+            idle_step = not (report.prefill_tokens or report.decode_seqs or report.finished)
+            if not idle_step or report.first:
+                self.channel.send(report)
 
     def _next_turn(self) -> str | None:
         busy = {k for k, e in self.engines.items() if e.busy}
@@ -62,10 +71,11 @@ class HostLoop:
         self._holder = nxt
         return nxt
 
-    def _drain(self, block: bool) -> None:
-        """Handle every message waiting (at least one when ``block``)."""
-        while self._running and (block or self.channel.poll()):
-            block = False
+    def _drain(self, block: bool, wait_s: float = 0.0) -> None:
+        """Handle every message waiting (at least one when ``block``; the first may take up
+        to ``wait_s`` to come)."""
+        while self._running and (block or self.channel.poll(wait_s)):
+            block, wait_s = False, 0.0
             self._handle(self.channel.recv())
 
     def _handle(self, msg: object) -> None:
