@@ -52,6 +52,7 @@ from halo_core.runtime.waits import awaited, awaiting, blocking
 from halo_core.scheduler.calibration import load_or_calibrate
 from halo_core.scheduler.cost_model import StepCost, ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
+from halo_core.scheduler.registry import check_scheduling
 
 T = TypeVar("T")
 
@@ -76,6 +77,7 @@ class Session:
         if config is None:
             config = SessionConfig(engines={"default": EngineConfig(model=model, **engine)})
         self.config = config
+        check_scheduling(config)
         self.engines: dict[str, Engine] = {}
         configure_engine_logs(config.engine_log_level)
         #: Each engine's calibrated step cost (engines with ``calibrate=True``).
@@ -129,6 +131,7 @@ class Session:
             check_priorities(config, self.config.engines)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        check_scheduling(self.config, config)
         before = self._processor.optimizer.config
         self._processor.configure(config)
         try:

@@ -81,3 +81,27 @@ def test_close_after_an_error_releases_engine_and_threads(tiny_model: Path) -> N
         raise RuntimeError("user code broke")
     assert _halo_threads() == before
     assert s.engines == {}
+
+
+def test_unknown_schedulers_and_closing_decisions_fail_before_any_engine_starts() -> None:
+    engines = {"m": EngineConfig(model="nowhere/model", calibrate=False)}  # never built
+    with pytest.raises(ConfigError, match=r"scheduler='fifo'.*registered: \['epoch'\]"):
+        Session(SessionConfig(engines=engines, scheduler="fifo"))
+    with pytest.raises(ConfigError, match=r"epoch_closing='soon'.*'cost', 'window'"):
+        Session(SessionConfig(engines=engines, optimizer=OptimizerConfig(epoch_closing="soon")))
+
+
+def test_backend_settings_are_checked_against_the_backends_own_model(tmp_path: Path) -> None:
+    bad = EngineConfig(model="tiny", backend_settings={"omp_wait": "PASSIVE"}, calibrate=False)
+    with pytest.raises(ConfigError, match=r"(?s)engine 'main': backend_settings.*omp_wait"):
+        Session(SessionConfig(engines={"main": bad}))
+    in_process = EngineConfig(model="tiny", backend="vllm", backend_settings={"x": 1})
+    with pytest.raises(ConfigError, match="backend_settings for 'vllm'"):
+        Session(SessionConfig(engines={"main": in_process}))
+    model = str(tmp_path)  # the settings are compared before anything is loaded
+    apart = {
+        "a": EngineConfig(model=model, backend_settings={"omp_wait_policy": "ACTIVE"}),
+        "b": EngineConfig(model=model),
+    }
+    with pytest.raises(ConfigError, match=r"share one engine host.*give them the same"):
+        Session(SessionConfig(engines=apart))

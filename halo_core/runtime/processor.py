@@ -36,9 +36,16 @@ from halo_core.optimizer import Joined, Optimizer, Request, Served
 from halo_core.runtime.instances import InstanceTracker
 from halo_core.runtime.prepare import prepare_epoch
 from halo_core.runtime.tools import ToolPool
-from halo_core.scheduler import EpochPlan, EpochScheduler, QueueState
+from halo_core.scheduler.base import (
+    EpochPlan,
+    Executed,
+    Prefilled,
+    QueueState,
+    SchedulerContext,
+)
 from halo_core.scheduler.cost_model import StepCost, ToolLatency
 from halo_core.scheduler.critical_path import ToolTimeAhead
+from halo_core.scheduler.registry import make_scheduler
 
 log = logging.getLogger("halo.processor")
 
@@ -70,8 +77,14 @@ class Processor:
         )
         #: Tool time expected ahead of each plan node's calls, learned as instances finish.
         self.tool_time_ahead = ToolTimeAhead()
-        self.scheduler = EpochScheduler(
-            config, self.optimizer, self.tool_time_ahead, partial(prepare_epoch, self.engines)
+        self.scheduler = make_scheduler(
+            SchedulerContext(
+                config,
+                self.optimizer,
+                self.tool_time_ahead,
+                partial(prepare_epoch, self.engines),
+                self.costs,
+            )
         )
         self._set_turns(config.optimizer)
         self._tools = ToolPool(config.tool_workers)
@@ -247,7 +260,7 @@ class Processor:
                 self._pending_since = time.perf_counter()
                 self._carry_out(plan, {call.call_id: fut for call, fut in batch})
             except Exception as e:  # a bug here must fail its calls, not hang them
-                log.exception("epoch %d failed", self.scheduler.epochs)
+                log.exception("an epoch failed")
                 if batch is self._pending:  # failed before taking its calls: fail them all
                     self._pending = []
                 for call, fut in batch:
@@ -289,24 +302,21 @@ class Processor:
     def _dispatch(self, r: Request) -> None:
         """Send one request to its engine; a leader releases its followers once it prefilled."""
         self.graph.records[r.id].dispatched_s = self.now()
-        released = not r.leader
+        released = False  # the scheduler hears each request's prefill once
 
         def on_first_token() -> None:
             nonlocal released
             if released:
                 return
             released = True
-            for f in self.optimizer.prefilled(r):
+            for f in self.scheduler.update(Prefilled(r)):
                 self._dispatch(f)
 
         def on_done(result: ChatResult | BaseException) -> None:
             on_first_token()  # a failed or empty leader still releases its followers
             self._in_flight -= 1
-            if isinstance(result, ChatResult) and (cost := self.costs.get(r.model)):
-                uncached = result.prompt_tokens - result.cached_tokens
-                self.scheduler.gain.executed(
-                    cost.prefill * uncached + cost.decode * result.output_tokens
-                )
+            for f in self.scheduler.update(Executed(r, result)):
+                self._dispatch(f)
             self._finish(r.rep, result)
 
         engine = self.engines[r.model]

@@ -1,14 +1,20 @@
-"""The scheduler's interface and its output: a plain-data plan the runtime carries out (as vLLM
-v1's ``Scheduler.schedule()`` returns a ``SchedulerOutput`` for the engine core to execute)."""
+"""The scheduler's interface, its input and its output, all plain data: the runtime asks
+``schedule(pending) -> EpochPlan`` and carries the plan out, and tells it what the engines did
+with ``update(event) -> released requests`` (as vLLM v1's scheduler returns a
+``SchedulerOutput`` for the engine core to execute and takes its ``ModelRunnerOutput`` back)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from halo_core.calls import LLMCall
-from halo_core.optimizer.base import Request
+from halo_core.calls import ChatResult, LLMCall
+from halo_core.config import SessionConfig
+from halo_core.optimizer import Optimizer
+from halo_core.optimizer.base import Epoch, Request
+from halo_core.scheduler.cost_model import StepCost
+from halo_core.scheduler.critical_path import ToolTimeAhead
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,38 @@ class EpochPlan:
         return [r for r in self.requests if r.after is None]
 
 
+@dataclass(frozen=True)
+class Prefilled:
+    """A request's prefix is in the engine's cache: its first token came, or it was submitted
+    to an engine that caches the blocks of a request as it schedules them."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class Executed:
+    """A request finished: its result, or the error it failed with."""
+
+    request: Request
+    result: ChatResult | BaseException
+
+
+SchedulerEvent = Prefilled | Executed
+
+
+@dataclass(frozen=True)
+class SchedulerContext:
+    """What a scheduler is built from (:mod:`~halo_core.scheduler.registry`): the session's
+    configuration, its optimizer, what instances are expected to spend in tools ahead, the
+    engines' step costs where known, and how an epoch's executed calls get prepared."""
+
+    config: SessionConfig
+    optimizer: Optimizer
+    ahead: ToolTimeAhead
+    prepare: Callable[[Epoch], None]
+    costs: Mapping[str, StepCost] = field(default_factory=dict)
+
+
 class Scheduler(Protocol):
     """Decides when an epoch closes and what it sends."""
 
@@ -49,4 +87,8 @@ class Scheduler(Protocol):
 
     def schedule(self, pending: Sequence[LLMCall]) -> EpochPlan:
         """Plan the next epoch from the front of the pending calls."""
+        ...
+
+    def update(self, event: SchedulerEvent) -> list[Request]:
+        """Take what an engine did; return the requests it releases (to send now)."""
         ...

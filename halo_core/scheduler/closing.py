@@ -10,12 +10,18 @@ that wait lose nothing the engines could have done). So with ``OptimizerConfig(e
 exceeds the cost: 1 engine-second per second when no request is in flight, else 0. The share
 merged is learned from the epochs' plans; the seconds saved from the executed requests priced by
 the engine's cost model (prefill of the uncached prompt, decode of the output).
+
+Closing decisions are registered by name (:func:`register_closing`), the name
+``OptimizerConfig.epoch_closing`` gives: ``"window"`` never closes early, ``"cost"`` is the rule
+above; another decision (adaptive batching for online serving) is one more registration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from halo_core.errors import ConfigError
 from halo_core.scheduler.base import QueueState
 
 #: Weight of the newest observation in the moving averages.
@@ -57,3 +63,29 @@ def pays_to_wait(queue: QueueState, gain: float | None) -> bool:
         return True
     idle_cost = 0.0 if queue.in_flight else 1.0
     return gain > idle_cost
+
+
+#: Whether an open epoch closes now, before its window ends: ``decide(queue, gain)``.
+ClosingDecision = Callable[[QueueState, CoalescingGain], bool]
+
+CLOSINGS: dict[str, ClosingDecision] = {}
+
+
+def register_closing(name: str, decide: ClosingDecision) -> None:
+    """Make ``OptimizerConfig(epoch_closing=name)`` close epochs by ``decide``."""
+    CLOSINGS[name] = decide
+
+
+def closing(name: str) -> ClosingDecision:
+    """The closing decision registered as ``name``; a :class:`ConfigError` for an unknown one."""
+    decide = CLOSINGS.get(name)
+    if decide is None:
+        raise ConfigError(
+            f"OptimizerConfig(epoch_closing={name!r}) is not a registered closing decision; "
+            f"registered: {sorted(CLOSINGS)}"
+        )
+    return decide
+
+
+register_closing("window", lambda queue, gain: False)
+register_closing("cost", lambda queue, gain: not pays_to_wait(queue, gain.rate(queue)))

@@ -1,35 +1,36 @@
 """The epoch scheduler: close an epoch when every live instance waits on Halo, when the oldest
-call waited ``epoch_window_s``, at ``epoch_max_calls``, or (``epoch_closing="cost"``) as soon as
-waiting is predicted not to pay (:mod:`halo_core.scheduler.closing`); then apply the optimizer's
-rules and, with ``critical_path`` on, give each request its priority (:class:`ToolTimeAhead`)."""
+call waited ``epoch_window_s``, at ``epoch_max_calls``, or when the configured closing decision
+says so (:mod:`halo_core.scheduler.closing`); then apply the optimizer's rules and, with
+``critical_path`` on, give each request its priority (:class:`ToolTimeAhead`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from halo_core.calls import LLMCall
-from halo_core.config import SessionConfig
-from halo_core.optimizer import Epoch, Optimizer
-from halo_core.scheduler.base import EpochPlan, QueueState
-from halo_core.scheduler.closing import CoalescingGain, pays_to_wait
-from halo_core.scheduler.critical_path import ToolTimeAhead
+from halo_core.calls import ChatResult, LLMCall
+from halo_core.optimizer import Epoch
+from halo_core.optimizer.base import Request
+from halo_core.scheduler.base import (
+    EpochPlan,
+    Executed,
+    Prefilled,
+    QueueState,
+    SchedulerContext,
+    SchedulerEvent,
+)
+from halo_core.scheduler.closing import CoalescingGain, closing
 
 
 class EpochScheduler:
     """Never waits for all N instances (one may be blocked elsewhere), only for the live ones
     that are not yet waiting, and at most the window."""
 
-    def __init__(
-        self,
-        config: SessionConfig,
-        optimizer: Optimizer,
-        ahead: ToolTimeAhead,
-        prepare: Callable[[Epoch], None],
-    ):
-        self.config = config
-        self.optimizer = optimizer
-        self.ahead = ahead
-        self.prepare = prepare
+    def __init__(self, ctx: SchedulerContext):
+        self.config = ctx.config
+        self.optimizer = ctx.optimizer
+        self.ahead = ctx.ahead
+        self.prepare = ctx.prepare
+        self.costs = ctx.costs
         self.gain = CoalescingGain()
         self.epochs = 0
 
@@ -38,12 +39,9 @@ class EpochScheduler:
             return 0.0
         if queue.live and queue.blocked >= queue.live:
             return 0.0
-        left = self.config.epoch_window_s - queue.waited_s
-        if self.optimizer.config.epoch_closing == "cost" and not pays_to_wait(
-            queue, self.gain.rate(queue)
-        ):
+        if closing(self.optimizer.config.epoch_closing)(queue, self.gain):
             return 0.0
-        return left
+        return self.config.epoch_window_s - queue.waited_s
 
     def schedule(self, pending: Sequence[LLMCall]) -> EpochPlan:
         calls = list(pending[: self.config.epoch_max_calls])
@@ -55,3 +53,15 @@ class EpochScheduler:
             for r in epoch.requests:
                 r.priority = self.ahead.priority([c.node for c in r.callers])
         return EpochPlan(epoch.number, epoch.requests, len(calls), epoch.failed)
+
+    def update(self, event: SchedulerEvent) -> list[Request]:
+        """A leader's prefill releases its group's followers; an executed request prices
+        what a merge saves (by the engine's cost model, where known)."""
+        if isinstance(event, Prefilled):
+            return self.optimizer.prefilled(event.request)
+        if isinstance(event, Executed):
+            result, cost = event.result, self.costs.get(event.request.model)
+            if isinstance(result, ChatResult) and cost is not None:
+                uncached = result.prompt_tokens - result.cached_tokens
+                self.gain.executed(cost.prefill * uncached + cost.decode * result.output_tokens)
+        return []

@@ -7,7 +7,7 @@ import pytest
 
 from halo_core import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.optimizer import Epoch, Optimizer
-from halo_core.scheduler import EpochScheduler, QueueState
+from halo_core.scheduler import EpochScheduler, QueueState, SchedulerContext
 from halo_core.scheduler.closing import CoalescingGain, pays_to_wait
 from halo_core.scheduler.critical_path import ToolTimeAhead
 
@@ -50,7 +50,8 @@ def test_idle_engines_wait_only_for_a_gain_above_one_second_per_second() -> None
 def _scheduler(closing: str) -> EpochScheduler:
     optimizer = OptimizerConfig(epoch_closing=closing)  # type: ignore[arg-type]
     config = SessionConfig(engines={"m": EngineConfig(model="x")}, optimizer=optimizer)
-    return EpochScheduler(config, Optimizer(optimizer, {"m": 16}), ToolTimeAhead(), _prepared)
+    ctx = SchedulerContext(config, Optimizer(optimizer, {"m": 16}), ToolTimeAhead(), _prepared)
+    return EpochScheduler(ctx)
 
 
 def test_cost_closing_closes_at_once_when_nothing_merges() -> None:

@@ -10,6 +10,7 @@ import pytest
 from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.graph import CallRecord
 from halo_core.optimizer import Optimizer
+from halo_core.scheduler.base import SchedulerContext
 from halo_core.scheduler.critical_path import ToolTimeAhead
 from halo_core.scheduler.epoch import EpochScheduler
 from tests.optimizer.calls import call
@@ -51,7 +52,7 @@ def test_the_epoch_scheduler_sets_priorities_only_with_critical_path_on() -> Non
         optimizer=OptimizerConfig(critical_path=True),
     )
     optimizer = Optimizer(config.optimizer, {"m": 4})
-    scheduler = EpochScheduler(config, optimizer, ahead, lambda epoch: None)
+    scheduler = EpochScheduler(SchedulerContext(config, optimizer, ahead, lambda epoch: None))
     calls = [
         dataclasses.replace(call([1, 2, 3, 4, 5], msg="a"), node="answer"),
         dataclasses.replace(call([9, 9, 9, 9, 9], msg="p"), node="plan"),
