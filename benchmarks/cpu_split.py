@@ -3,16 +3,17 @@
     python -m benchmarks.cpu_split --workload W3 --n 256 [--gil]
 
 Runs one suite workload (full HTTP latency, the tiny S / M / L models) under Halo once per
-``--backends`` entry in one process run — ``vllm`` (engine cores in this process, the default)
-and ``vllm-mp`` (each engine core in a process of its own) — then replays the in-process run's
-LLM calls with nothing else (the oracle), and prints per run: wall time, CPU seconds of this
-process (the workflow's Python: LangGraph, LangChain, tools, the HTTP service's threads, Halo's
-front end, and in-process engine cores) and of its child processes (engine cores under
-``vllm-mp``), and the engines' step seconds.
+``--backends`` entry in one process run — ``vllm-host`` (the engine host, the default),
+``vllm`` (engine cores in this process), ``vllm-mp`` (vLLM's own core process per engine) —
+then replays the first run's LLM calls with nothing else (the oracle), and prints per run:
+wall time, CPU seconds of this process (the workflow's Python: LangGraph, LangChain, tools, the
+HTTP service's threads, Halo, and in-process engine cores), per requested LLM call, and of its
+child processes (the engine host, engine cores under ``vllm-mp``), and the engines' steps with
+their mean time (the fixed cost per step, on the tiny models).
 
-With the engine cores out of the process, this process's CPU seconds are what the workflow
-side alone needs under one GIL: a floor under Halo's wall time that no engine schedule lowers,
-and one the engine-only oracle does not see. ``--gil`` samples the GIL holder of each run with
+With the engines out of the process, this process's CPU seconds are what the workflow side
+needs under one GIL: a floor under Halo's wall time that no engine schedule lowers, and one the
+engine-only oracle does not see. ``--gil`` samples the GIL holder of each run with
 ``py-spy`` (``pip install py-spy``) and prints the frames that hold it longest.
 """
 
@@ -36,7 +37,7 @@ from typing import Any
 
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
 from benchmarks.oracle import Recording
-from benchmarks.runners import graph_on_servers, run_halo, run_oracle
+from benchmarks.runners import Measured, graph_on_servers, run_halo, run_oracle
 
 
 @dataclass
@@ -44,33 +45,17 @@ class Split:
     """One run's wall time and where its CPU went."""
 
     label: str
-    wall_s: float
-    process_cpu_s: float
-    children_cpu_s: float
-    step_s: float
-    steps: int
+    run: Measured
     gil_frames: list[tuple[float, str]] = field(default_factory=list)
 
-    def row(self, n: int) -> str:
+    def row(self) -> str:
+        r = self.run
+        per_call = f"{1000 * r.process_cpu_s / r.llm_issued:.1f}" if r.llm_issued else "-"
+        per_step = f"{1000 * r.step_s / r.engine_steps:.1f}" if r.engine_steps else "-"
         return (
-            f"| {self.label} | {self.wall_s:.1f} | {self.process_cpu_s:.1f} "
-            f"({1000 * self.process_cpu_s / n:.0f} ms/instance) | {self.children_cpu_s:.1f} "
-            f"| {self.step_s:.1f} s in {self.steps} steps |"
+            f"| {self.label} | {r.wall_s:.1f} | {r.process_cpu_s:.1f} | {per_call} "
+            f"| {r.children_cpu_s:.1f} | {r.step_s:.1f} s in {r.engine_steps} | {per_step} |"
         )
-
-
-def children_cpu_s() -> float:
-    """CPU seconds of this process's live descendants (engine core processes)."""
-    import psutil
-
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            t = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
 
 
 @contextmanager
@@ -142,33 +127,12 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
         inputs = wl.make_inputs(args.n)  # drawn from the database
         run_halo(s, graph, inputs[:4], args.workload, models)  # first-use costs off the clock
         recording = Recording()
-        cpu0, kids0 = time.process_time(), children_cpu_s()
         with gil_sampler(args.gil) as frames:
             halo, report = run_halo(s, graph, inputs, args.workload, models, recording)
-        out.append(
-            Split(
-                f"Halo, {backend}",
-                halo.wall_s,
-                time.process_time() - cpu0,
-                children_cpu_s() - kids0,
-                halo.step_s,
-                halo.engine_steps,
-                frames,
-            )
-        )
+        out.append(Split(f"Halo, {backend}", halo, frames))
         if oracle:
-            cpu0, kids0 = time.process_time(), children_cpu_s()
             o, _ = run_oracle(s, report, recording, args.workload)
-            out.append(
-                Split(
-                    f"oracle, {backend}",
-                    o.wall_s,
-                    time.process_time() - cpu0,
-                    children_cpu_s() - kids0,
-                    o.step_s,
-                    o.engine_steps,
-                )
-            )
+            out.append(Split(f"oracle, {backend}", o))
     return out
 
 
@@ -176,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> list[Split]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="W3", help="one suite workload, e.g. W3")
     p.add_argument("--n", type=int, default=256)
-    p.add_argument("--backends", default="vllm,vllm-mp", help="comma-separated engine backends")
+    p.add_argument("--backends", default="vllm-host,vllm", help="comma-separated engine backends")
     p.add_argument("--latency-scale", type=float, default=1.0, help="HTTP delay multiplier")
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--max-model-len", type=int, default=2048)
@@ -188,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> list[Split]:
     for i, backend in enumerate(backends):
         splits += measure(backend, args, oracle=i == 0)
     print(f"\n{args.workload}, N = {args.n}, {os.cpu_count()} cores\n")
-    print("| run | wall s | this process CPU s | child processes CPU s | engine steps |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| run | wall s | this process CPU s | its ms per requested LLM call "
+        "| child processes CPU s | engine steps | ms per step |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for sp in splits:
-        print(sp.row(args.n))
+        print(sp.row())
     for sp in splits:
         if sp.gil_frames:
             print(f"\nGIL held by (inclusive share of samples), {sp.label}:")

@@ -55,6 +55,7 @@ from benchmarks.fleet import (
 from benchmarks.oracle import Recording, longest_tool_chain_s
 from benchmarks.report import kept_rows, write_rows
 from benchmarks.runners import (
+    Measured,
     graph_on_servers,
     recheck_alone,
     run_baseline,
@@ -124,6 +125,14 @@ def parser() -> argparse.ArgumentParser:
         "cores in process) or vllm-mp (vLLM's own core process per engine)",
     )
     return p
+
+
+def cpu_bound_s(baseline: Measured, oracle: Measured) -> float:
+    """What this machine's cores bound a run by: the workflow's own CPU (the baseline's process:
+    the framework and its HTTP client, no engine) and the engines' (the oracle's, all of it)
+    spread over every core."""
+    engines = oracle.process_cpu_s + oracle.children_cpu_s
+    return (baseline.process_cpu_s + engines) / (os.cpu_count() or 1)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
@@ -277,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "speedup": best.wall_s / halo.wall_s,
                     "oracle_fraction": oracle.wall_s / halo.wall_s,
                     "tool_chain_s": (chain := longest_tool_chain_s(report.records)),
-                    "bound_fraction": max(oracle.wall_s, chain) / halo.wall_s,
+                    "cpu_bound_s": (cpu_bound := cpu_bound_s(best, oracle)),
+                    "bound_fraction": max(oracle.wall_s, chain, cpu_bound) / halo.wall_s,
                     "equal": len(inputs) - len(diff),
                     "differences": [line[:2000] for line in diff.values()],
                     "differing": differing,

@@ -19,7 +19,7 @@ import dataclasses
 import importlib
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,10 @@ class Measured:
     predicted_makespan_s: float | None = None  # ... replayed closed-loop by the cost model
     tool_only_s: float = 0.0
     plan_s: float = 0.0
+    #: CPU seconds of this process (the workflow's Python; in-process engines too) and of its
+    #: child processes (engine hosts, vllm serve) during the run
+    process_cpu_s: float = 0.0
+    children_cpu_s: float = 0.0
     failed: int = 0
     stopped: bool = False
     detail: str = ""
@@ -70,6 +74,33 @@ class Measured:
         d = dataclasses.asdict(self)
         d.pop("results")
         return d
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's live descendants (engine hosts, servers)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+@contextlib.contextmanager
+def cpu_clock() -> Iterator[dict[str, float]]:
+    """While open, count CPU seconds; the dict given out holds ``process_cpu_s`` (this process)
+    and ``children_cpu_s`` (its child processes) on close."""
+    spent: dict[str, float] = {}
+    cpu0, kids0 = time.process_time(), children_cpu_s()
+    try:
+        yield spent
+    finally:
+        spent["process_cpu_s"] = time.process_time() - cpu0
+        spent["children_cpu_s"] = children_cpu_s() - kids0
 
 
 def summed(counters: Iterable[EngineCounters]) -> EngineCounters:
@@ -166,8 +197,9 @@ def run_baseline(
     before = [s.counters() for s in servers]
     t0 = time.perf_counter()
     try:
-        batch = baseline_abatch(graph, inputs, concurrency, threads)
-        results = asyncio.run(asyncio.wait_for(batch, stop_after_s))
+        with cpu_clock() as cpu:
+            batch = baseline_abatch(graph, inputs, concurrency, threads)
+            results = asyncio.run(asyncio.wait_for(batch, stop_after_s))
     except TimeoutError:
         wall = time.perf_counter() - t0
         detail = f"{setting}, stopped after {wall:.0f} s"
@@ -185,6 +217,7 @@ def run_baseline(
         binding=binding,
         threads=threads or 0,
         results=results,
+        **cpu,
     )
 
 
@@ -204,7 +237,8 @@ def run_halo(
     from halo_core.graph import busy_s
 
     session.reset()
-    with session.observe(recording) if recording is not None else contextlib.nullcontext():
+    observing = session.observe(recording) if recording is not None else contextlib.nullcontext()
+    with observing, cpu_clock() as cpu:
         report = asyncio.run(
             halo_lg.abatch(graph, inputs, session=session, models=models, config=config)
         )
@@ -227,6 +261,7 @@ def run_halo(
         plan_s=report.plan_s,
         failed=report.failed,
         results=report.results,
+        **cpu,
     ), report
 
 
@@ -243,7 +278,8 @@ def run_oracle(
 ) -> tuple[Measured, list[int]]:
     """The engine-only lower bound of Halo's run: its executed LLM calls, stage by stage; also
     the instances fed by a call whose replay returned other tokens (the engine's batch variance)."""
-    o = replay(session.engines, report.records, recording)
+    with cpu_clock() as cpu:
+        o = replay(session.engines, report.records, recording)
     return Measured(
         "oracle",
         name,
@@ -252,6 +288,7 @@ def run_oracle(
         **engine_fields(o.engine.values()),
         engine_busy_s=o.wall_s,
         detail=f"{len(o.stage_s)} stages; {len(o.changed)} of {o.calls} calls changed output",
+        **cpu,
     ), report.consumers(o.changed)
 
 
