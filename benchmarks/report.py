@@ -116,9 +116,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         f"Geomean speedup **{meta['geomean_speedup']:.2f}x**; geomean oracle/Halo "
         f"{meta['geomean_oracle_fraction']:.2f} (1.0 = Halo as fast as the engine-only replay); "
         f"geomean bound/Halo {meta['geomean_bound_fraction']:.2f} (bound = max(oracle, the "
-        "longest tool chain one instance must wait through, (the workflow's own CPU, measured "
-        "as the baseline's process CPU, + the oracle's CPU) / cores): what no schedule on this "
-        "machine can beat).",
+        "longest tool chain one instance must wait through, (the workflow's own CPU + the "
+        "oracle's CPU) / cores, the workflow's own CPU taken as the smaller of the baseline's "
+        "and Halo's workflow process, an upper estimate): what no schedule on this machine "
+        "can beat).",
         "",
         "![speedup](speedup.png) ![time](time.png)",
         "",

@@ -262,21 +262,25 @@ def test_an_engine_core_process_killed_mid_run_is_restarted(
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["vllm-host", "vllm"])
 def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
-    tiny_model: Path,
+    tiny_model: Path, backend: str
 ) -> None:
     from halo_core import EngineConfig, EngineDiedError, LLMCallError, SessionConfig
 
     cfg = EngineConfig(
-        model=str(tiny_model), backend="vllm", max_model_len=1024, max_restarts=0, calibrate=False
+        model=str(tiny_model), backend=backend, max_model_len=1024, max_restarts=0, calibrate=False
     )
     with Session(SessionConfig(engines={"tiny": cfg})) as s:
         engine: Any = s.engines["tiny"]
+        if backend == "vllm-host":
+            engine.host._proc.kill()  # the host process, SIGKILLed
+        else:
 
-        def dead() -> Any:
-            raise RuntimeError("engine core killed by the test")
+            def dead() -> Any:
+                raise RuntimeError("engine core killed by the test")
 
-        engine._engine.step = dead
+            engine._engine.step = dead
         report = s.run(lambda i: s.chat([{"role": "user", "content": f"q{i}"}]).text, range(4))
         assert engine.deaths == 1 and report.failed == 4
         for error in report.results:
