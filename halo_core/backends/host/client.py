@@ -120,7 +120,10 @@ class EngineHost:
         )
         theirs.close()
         self._channel = wire.Channel(Connection(ours.detach()), wire.FromHost)
-        engines = {k: c.model_dump_json() for k, c in self.configs.items()}
+        engines = {  # the models as resolved here (prepared once, named by path)
+            k: c.model_copy(update={"model": self.models[k]}).model_dump_json()
+            for k, c in self.configs.items()
+        }
         self._channel.send(wire.Start(engines, self._turns))
 
     def _ready(self) -> dict[str, wire.Facts]:
