@@ -104,8 +104,10 @@ class ChatFrontend:
                 reasoning_parser=reasoning_parser,
             )
 
-        self.online = online(renderer)  # vllm serve's own, async
-        self._now = online(_SyncRenderer(renderer))  # the same, run on the caller's thread
+        # vllm serve's online renderer, run on the caller's thread; its async original (and a
+        # loop thread for it) only if that ever has to wait (see _render)
+        self.online = online(_SyncRenderer(renderer))
+        self._async_online = lambda: online(renderer)
         self.default_sampling: dict[str, Any] = self.model_config.get_diff_sampling_param()
         gen_cfg = self.model_config.generation_config
         self.override_max_tokens = (
@@ -116,22 +118,24 @@ class ChatFrontend:
             )
         )
         self._loop: asyncio.AbstractEventLoop | None = None  # for the full async path, if ever
+        self._full: Any = None
         self._lock = threading.Lock()
 
     def _render(self, request: Any) -> Any:
         """vLLM's online rendering of ``request``: on this thread, or else on its async path."""
         try:
-            return _run_now(self._now.render_chat(request))
+            return _run_now(self.online.render_chat(request))
         except _Suspended:
             pass
         with self._lock:
             if self._loop is None:
+                self._full = self._async_online()
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(
                     target=self._loop.run_forever, name="halo-chat-render", daemon=True
                 ).start()
         return asyncio.run_coroutine_threadsafe(
-            self.online.render_chat(request), self._loop
+            self._full.render_chat(request), self._loop
         ).result()
 
     def close(self) -> None:
