@@ -55,19 +55,6 @@ class EngineCounters:
         )
 
 
-def prepare_each(
-    prepare: Callable[[ChatRequest], PreparedChat], requests: Sequence[ChatRequest]
-) -> list[PreparedChat | Exception]:
-    """``prepare`` applied to each request: its result, or the exception it raised."""
-    out: list[PreparedChat | Exception] = []
-    for request in requests:
-        try:
-            out.append(prepare(request))
-        except Exception as e:
-            out.append(e)
-    return out
-
-
 class Engine(Protocol):
     """A model server the processor dispatches to. Callbacks run on the engine's thread."""
 

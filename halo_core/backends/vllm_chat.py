@@ -5,9 +5,12 @@ code: the request model (``ChatCompletionRequest``: validation, sampling default
 generation config), the online renderer (chat template, tool schemas, and the tool parser's
 ``adjust_request``, which turns ``tool_choice="required"`` / a named tool into guided decoding),
 and ``get_max_tokens``. The online renderer is async (the server tokenizes on worker threads);
-here it runs on the caller's thread, with the renderer's synchronous ``render_chat`` (the one
-``LLM.chat`` uses) under it, so a call is rendered without thread hops. Should vLLM's renderer
-ever wait on something there, the call is rendered again on its full async path instead.
+here it runs on the caller's thread, over the renderer's synchronous steps (``render_chat``,
+the one ``LLM.chat`` uses, with its tokenization taken out): each call's coroutine is driven
+until its chat template is rendered and it asks for token ids, then the texts of all the calls
+prepared together are encoded in one batch (a fast tokenizer's batch encode runs outside the
+GIL), and each coroutine runs on to its end. Should vLLM's renderer ever wait on something
+else, the call is rendered again on its full async path instead.
 
 The engine's output is read back by the same parser the server uses (``--tool-call-parser`` /
 ``--reasoning-parser``) and the same message rules, so content, ``tool_calls`` and
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,8 +33,21 @@ from halo_core.errors import MalformedCallError
 T = TypeVar("T")
 
 
-class _SyncRenderer:
-    """A vLLM renderer whose ``render_chat_async`` is its synchronous ``render_chat``."""
+class _Encode:
+    """What a :class:`_BatchingRenderer` awaits: ``texts`` encoded with the tokenizer's
+    arguments ``kwargs``; the coroutine's driver sends back their token ids."""
+
+    def __init__(self, texts: list[str], kwargs: dict[str, Any]):
+        self.texts = texts
+        self.kwargs = kwargs
+
+    def __await__(self) -> Generator[_Encode, list[list[int]], list[list[int]]]:
+        return (yield self)
+
+
+class _BatchingRenderer:
+    """A vLLM renderer whose ``render_chat_async`` is its synchronous ``render_chat`` with the
+    tokenization of plain text prompts handed to its driver (:class:`_Encode`)."""
 
     def __init__(self, renderer: Any):
         self._renderer = renderer
@@ -38,22 +55,77 @@ class _SyncRenderer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._renderer, name)
 
-    async def render_chat_async(self, *args: Any, **kwargs: Any) -> Any:
-        return self._renderer.render_chat(*args, **kwargs)
+    async def render_chat_async(
+        self,
+        conversations: Sequence[list[Any]],
+        chat_params: Any,
+        tok_params: Any = None,
+        *,
+        prompt_extras: dict[str, Any] | None = None,
+        skip_mm_cache: bool = False,
+    ) -> tuple[list[Any], list[Any]]:
+        # vLLM's BaseRenderer.render_chat, step by step, with the texts encoded by the driver
+        r = self._renderer
+        arrival_time = time.time()
+        tok_params = tok_params or r.default_chat_tok_params
+        rendered = [r.render_messages(c, chat_params) for c in conversations]
+        dict_prompts = [prompt for _, prompt in rendered]
+        plain = [p for p in dict_prompts if _plain_text(p, tok_params)]
+        if plain:
+            texts = [tok_params.apply_pre_tokenization(r.tokenizer, p)["prompt"] for p in plain]
+            ids = await _Encode(texts, tok_params.get_encode_kwargs())
+            for p, one in zip(plain, ids, strict=True):
+                p["prompt_token_ids"] = one  # as _tokenize_prompt builds it: ids beside the text
+        tok_prompts = r.tokenize_prompts(dict_prompts, tok_params)  # checks; tokenizes the rest
+        extras = dict(prompt_extras or {})
+        extras["media_io_kwargs"] = chat_params.media_io_kwargs or {}
+        r._apply_prompt_extras(tok_prompts, extras)
+        engine_inputs = [
+            r.process_for_engine(
+                p, arrival_time, skip_mm_cache=skip_mm_cache, tok_params=tok_params
+            )
+            for p in tok_prompts
+        ]
+        return [conv for conv, _ in rendered], engine_inputs
+
+
+def _plain_text(prompt: dict[str, Any], tok_params: Any) -> bool:
+    """Whether vLLM tokenizes ``prompt`` with nothing but one encode of its text (no token
+    offsets, no truncation, no multimodal data, not encoder-decoder)."""
+    others = ("prompt_token_ids", "prompt_embeds", "encoder_prompt", "multi_modal_data")
+    return (
+        isinstance(prompt.get("prompt"), str)
+        and not any(k in prompt for k in others)
+        and not tok_params.return_token_offsets
+        and tok_params.truncate_prompt_tokens is None
+    )
 
 
 class _Suspended(Exception):
-    """A coroutine driven synchronously waited on something."""
+    """A coroutine driven synchronously waited on something other than :class:`_Encode`."""
 
 
-def _run_now(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never waits to its end, on this thread."""
+def _advance(coro: Coroutine[Any, Any, T], value: Any) -> tuple[T | None, _Encode | None]:
+    """Run ``coro`` on this thread until it ends (its result, None) or awaits an
+    :class:`_Encode` (None, that); anything else it awaits raises :class:`_Suspended`."""
     try:
-        coro.send(None)
+        waits = coro.send(value)
     except StopIteration as done:
-        return done.value
+        return done.value, None
+    if isinstance(waits, _Encode):
+        return None, waits
     coro.close()
     raise _Suspended
+
+
+def _encode(tokenizer: Any, texts: list[str], kwargs: dict[str, Any]) -> list[list[int]]:
+    """``texts``' token ids: one batch encode where the tokenizer takes batches (Hugging
+    Face's), else one encode each, as vLLM calls it."""
+    from transformers import PreTrainedTokenizerBase
+
+    if isinstance(tokenizer, PreTrainedTokenizerBase) and len(texts) > 1:
+        return [list(ids) for ids in tokenizer(texts, **kwargs)["input_ids"]]
+    return [list(tokenizer(t, **kwargs)["input_ids"]) for t in texts]
 
 
 @dataclass(frozen=True)
@@ -105,8 +177,8 @@ class ChatFrontend:
             )
 
         # vllm serve's online renderer, run on the caller's thread; its async original (and a
-        # loop thread for it) only if that ever has to wait (see _render)
-        self.online = online(_SyncRenderer(renderer))
+        # loop thread for it) only if that ever has to wait (see _render_all)
+        self.online = online(_BatchingRenderer(renderer))
         self._async_online = lambda: online(renderer)
         self.default_sampling: dict[str, Any] = self.model_config.get_diff_sampling_param()
         gen_cfg = self.model_config.generation_config
@@ -121,12 +193,52 @@ class ChatFrontend:
         self._full: Any = None
         self._lock = threading.Lock()
 
-    def _render(self, request: Any) -> Any:
-        """vLLM's online rendering of ``request``: on this thread, or else on its async path."""
-        try:
-            return _run_now(self.online.render_chat(request))
-        except _Suspended:
-            pass
+    def _render_all(self, requests: dict[int, Any]) -> dict[int, Any]:
+        """vLLM's online rendering of each request (its result, or the exception it raised),
+        their texts encoded in one batch per tokenizer arguments."""
+        done: dict[int, Any] = {}
+        waiting: dict[int, tuple[Coroutine[Any, Any, Any], _Encode]] = {}
+
+        def advance(i: int, coro: Coroutine[Any, Any, Any], value: Any) -> None:
+            try:
+                try:
+                    result, encode = _advance(coro, value)
+                except _Suspended:
+                    result, encode = self._render_async(requests[i]), None
+            except Exception as e:
+                result, encode = e, None
+            if encode is None:
+                done[i] = result
+            else:
+                waiting[i] = (coro, encode)
+
+        for i, request in requests.items():
+            advance(i, self.online.render_chat(request), None)
+        while waiting:
+            asked = dict(waiting)
+            waiting.clear()
+            groups: dict[str, list[int]] = {}
+            for i, (_, encode) in asked.items():
+                groups.setdefault(repr(sorted(encode.kwargs.items())), []).append(i)
+            for members in groups.values():
+                kwargs = asked[members[0]][1].kwargs
+                texts = [t for i in members for t in asked[i][1].texts]
+                try:
+                    ids = _encode(self.tokenizer, texts, kwargs)
+                except Exception as e:
+                    for i in members:
+                        asked[i][0].close()
+                        done[i] = e
+                    continue
+                start = 0
+                for i in members:
+                    coro, encode = asked[i]
+                    advance(i, coro, ids[start : start + len(encode.texts)])
+                    start += len(encode.texts)
+        return done
+
+    def _render_async(self, request: Any) -> Any:
+        """``request`` rendered on vLLM's full async path (a loop thread started once)."""
         with self._lock:
             if self._loop is None:
                 self._full = self._async_online()
@@ -151,15 +263,30 @@ class ChatFrontend:
             temperature = self.default_sampling.get("temperature", 1.0)
         return float(temperature) > 0 and req.sampling.get("seed") is None
 
-    def prepare(self, req: ChatRequest, max_model_len: int) -> PreparedChat:
-        """Render and tokenize ``req`` and build its sampling params, as ``vllm serve`` would.
+    def prepare(
+        self, reqs: Sequence[ChatRequest], max_model_len: int
+    ) -> list[PreparedChat | Exception]:
+        """Render and tokenize each request (the texts in one batch) and build its sampling
+        params, as ``vllm serve`` would: its :class:`PreparedChat`, or a
+        :class:`MalformedCallError` with the server's message for a request it would reject."""
+        out: dict[int, PreparedChat | Exception] = {}
+        parsed: dict[int, Any] = {}
+        for i, req in enumerate(reqs):
+            try:
+                parsed[i] = self._request(req)
+            except Exception as e:  # this call fails alone
+                out[i] = e
+        for i, rendered in self._render_all(parsed).items():
+            try:
+                out[i] = self._prepared(parsed[i], rendered, max_model_len)
+            except Exception as e:
+                out[i] = e
+        return [out[i] for i in range(len(reqs))]
 
-        Raises :class:`MalformedCallError` with the server's message for a request it would reject.
-        """
+    def _request(self, req: ChatRequest) -> Any:
+        """``req`` as vLLM's ``ChatCompletionRequest`` (validated as the server validates)."""
         from pydantic import ValidationError
         from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
-        from vllm.entrypoints.serve.engine.protocol import ErrorResponse
-        from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
 
         fields = dict(req.sampling)
         if "max_tokens" in fields:  # the field's current name (max_tokens is deprecated)
@@ -170,13 +297,18 @@ class ChatFrontend:
             if value is not None:
                 body[key] = value
         try:
-            request = ChatCompletionRequest.model_validate(body)
+            return ChatCompletionRequest.model_validate(body)
         except (ValidationError, ValueError) as e:
             raise MalformedCallError(f"invalid chat request: {e}") from e
-        try:
-            rendered = self._render(request)
-        except Exception as e:
-            raise MalformedCallError(f"could not render the chat request: {e}") from e
+
+    def _prepared(self, request: Any, rendered: Any, max_model_len: int) -> PreparedChat:
+        """The prepared call from ``request`` and its rendering (or what rendering raised)."""
+        from vllm.entrypoints.serve.engine.protocol import ErrorResponse
+        from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
+        from vllm.exceptions import VLLMClientError
+
+        if isinstance(rendered, Exception):
+            raise MalformedCallError(f"could not render the chat request: {rendered}") from rendered
         if isinstance(rendered, ErrorResponse):
             raise MalformedCallError(rendered.error.message)
         _, engine_inputs = rendered
@@ -191,7 +323,7 @@ class ChatFrontend:
                 max_model_len, requested, len(ids), self.default_sampling, self.override_max_tokens
             )
             sampling = request.to_sampling_params(max_tokens, self.default_sampling)
-        except ValueError as e:
+        except (ValueError, VLLMClientError) as e:  # the server's 400
             raise MalformedCallError(str(e)) from e
         return PreparedChat(ids, VLLMChatParams(sampling, request))
 

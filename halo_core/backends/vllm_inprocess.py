@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
 from halo_core.backends.vllm_counters import CounterLogger
 from halo_core.backends.vllm_process import engine_args, engine_env, keep_dist_env, model_path
@@ -159,7 +159,7 @@ class VLLMEngine:
 
     def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
         """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
-        return prepare_each(lambda r: self._chat.prepare(r, self.max_model_len), requests)
+        return self._chat.prepare(requests, self.max_model_len)
 
     def submit(
         self,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat, prepare_each
+from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.host import wire
 from halo_core.backends.host.settings import HostSettings
 from halo_core.backends.vllm_chat import ChatFrontend, VLLMChatParams
@@ -283,8 +283,7 @@ class HostedEngineClient:
 
     def prepare(self, requests: Sequence[ChatRequest]) -> list[PreparedChat | Exception]:
         """Render, tokenize and resolve sampling exactly as ``vllm serve`` (see vllm_chat)."""
-        chat = self._front.chat
-        return prepare_each(lambda r: chat.prepare(r, self.max_model_len), requests)
+        return self._front.chat.prepare(requests, self.max_model_len)
 
     def submit(
         self,
