@@ -5,11 +5,14 @@
 Runs one suite workload (full HTTP latency, the tiny S / M / L models) under Halo once per
 ``--backends`` entry in one process run — ``vllm-host`` (the engine host, the default),
 ``vllm`` (engine cores in this process), ``vllm-mp`` (vLLM's own core process per engine) —
-then replays the first run's LLM calls with nothing else (the oracle), and prints per run:
-wall time, CPU seconds of this process (the workflow's Python: LangGraph, LangChain, tools, the
-HTTP service's threads, Halo, and in-process engine cores), per requested LLM call, and of its
-child processes (the engine host, engine cores under ``vllm-mp``), and the engines' steps with
-their mean time (the fixed cost per step, on the tiny models).
+then replays the first run's LLM calls with nothing else (the oracle), then runs the graph
+without Halo on chat models that answer at once from the first run's recorded answers
+(:mod:`benchmarks.instant_llm`: the framework alone). It prints per run: wall time, CPU seconds
+of this process (the workflow's Python: LangGraph, LangChain, tools, the HTTP service's
+threads, Halo, and in-process engine cores), per requested LLM call, Halo's own CPU per
+requested call (the framework-alone run's CPU taken off), CPU seconds of its child processes
+(the engine host, engine cores under ``vllm-mp``), and the engines' steps with their mean time
+(the fixed cost per step, on the tiny models).
 
 With the engines out of the process, this process's CPU seconds are what the workflow side
 needs under one GIL: a floor under Halo's wall time that no engine schedule lowers, and one the
@@ -20,6 +23,7 @@ engine-only oracle does not see. ``--gil`` samples the GIL holder of each run wi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import os
 import re
@@ -36,8 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
+from benchmarks.instant_llm import CallLog, instant_models
 from benchmarks.oracle import Recording
-from benchmarks.runners import Measured, graph_on_servers, run_halo, run_oracle
+from benchmarks.runners import (
+    Measured,
+    baseline_abatch,
+    cpu_clock,
+    graph_on_servers,
+    run_halo,
+    run_oracle,
+)
 
 
 @dataclass
@@ -48,13 +60,22 @@ class Split:
     run: Measured
     gil_frames: list[tuple[float, str]] = field(default_factory=list)
 
-    def row(self) -> str:
+    def row(self, framework: Measured | None) -> str:
+        """The run's table row; ``framework``: the framework-only run, whose CPU per call is
+        taken off this run's for its own (Halo runs only)."""
         r = self.run
-        per_call = f"{1000 * r.process_cpu_s / r.llm_issued:.1f}" if r.llm_issued else "-"
+
+        def per_call(cpu_s: float) -> str:
+            return f"{1000 * cpu_s / r.llm_issued:.2f}" if r.llm_issued else "-"
+
+        own = "-"
+        if framework is not None and r.system == "halo" and framework.llm_issued:
+            own = per_call(r.process_cpu_s - framework.process_cpu_s)
         per_step = f"{1000 * r.step_s / r.engine_steps:.1f}" if r.engine_steps else "-"
         return (
-            f"| {self.label} | {r.wall_s:.1f} | {r.process_cpu_s:.1f} | {per_call} "
-            f"| {r.children_cpu_s:.1f} | {r.step_s:.1f} s in {r.engine_steps} | {per_step} |"
+            f"| {self.label} | {r.wall_s:.1f} | {r.process_cpu_s:.1f} | "
+            f"{per_call(r.process_cpu_s)} | {own} | {r.children_cpu_s:.1f} "
+            f"| {r.step_s:.1f} s in {r.engine_steps} | {per_step} | {r.detail} |"
         )
 
 
@@ -125,7 +146,11 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
     with HTTPService(scale=args.latency_scale) as url, Session(SessionConfig(engines=engines)) as s:
         tools.configure(db, url)
         inputs = wl.make_inputs(args.n)  # drawn from the database
-        run_halo(s, graph, inputs[:4], args.workload, models)  # first-use costs off the clock
+        # first-use costs off the clock; the first backend's warm-up also records the calls
+        # the framework-only run answers from
+        log = CallLog()
+        warm_up = inputs if oracle else inputs[:4]
+        run_halo(s, graph, warm_up, args.workload, models, config={"callbacks": [log]})
         recording = Recording()
         with gil_sampler(args.gil) as frames:
             halo, report = run_halo(s, graph, inputs, args.workload, models, recording)
@@ -133,7 +158,30 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
         if oracle:
             o, _ = run_oracle(s, report, recording, args.workload)
             out.append(Split(f"oracle, {backend}", o))
+            instant = wl.build_graph(instant_models(log, ROLES, args.max_tokens))
+            alone = run_framework(instant, inputs, args.workload, halo.llm_issued)
+            same = sum(a == h for a, h in zip(alone.results, halo.results, strict=True))
+            alone.detail = f"outputs equal to Halo's {same}/{len(inputs)}"
+            out.append(Split("framework alone (instant LLM)", alone))
     return out
+
+
+def run_framework(graph: Any, inputs: list[Any], name: str, calls: int) -> Measured:
+    """The graph on instant models, as the baseline drives it (``graph.abatch``, every
+    instance at once): the workflow's own CPU, no LLM and no Halo."""
+    t0 = time.perf_counter()
+    with cpu_clock() as cpu:
+        results = asyncio.run(baseline_abatch(graph, inputs, len(inputs)))
+    return Measured(
+        "framework",
+        name,
+        len(inputs),
+        time.perf_counter() - t0,
+        llm_issued=calls,
+        failed=sum(isinstance(r, BaseException) for r in results),
+        results=results,
+        **cpu,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> list[Split]:
@@ -152,13 +200,15 @@ def main(argv: Sequence[str] | None = None) -> list[Split]:
     for i, backend in enumerate(backends):
         splits += measure(backend, args, oracle=i == 0)
     print(f"\n{args.workload}, N = {args.n}, {os.cpu_count()} cores\n")
+    framework = next((sp.run for sp in splits if sp.run.system == "framework"), None)
     print(
-        "| run | wall s | this process CPU s | its ms per requested LLM call "
-        "| child processes CPU s | engine steps | ms per step |"
+        "| run | wall s | this process CPU s | its CPU ms per requested LLM call "
+        "| Halo's own CPU ms per requested call (framework's taken off) "
+        "| child processes CPU s | engine steps | ms per step | note |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for sp in splits:
-        print(sp.row())
+        print(sp.row(framework))
     for sp in splits:
         if sp.gil_frames:
             print(f"\nGIL held by (inclusive share of samples), {sp.label}:")
