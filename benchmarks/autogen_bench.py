@@ -9,13 +9,16 @@ one shared client):
   parser), at most c teams running at once (an ``asyncio.Semaphore``), the best of c = 256 / 64
   / 16 as a careful user would tune it (``benchmarks.sweep.sweep_baseline``: a run slower than the
   best is stopped);
-* **halo**: the same code inside ``halo_adapters.bind`` on an in-process engine (compiled, like
-  the server's), every team at once.
+* **halo**: the same code inside ``halo_adapters.bind`` on Halo's default engine backend (the
+  engine host; compiled, like the server's), every team at once.
 
 Both systems first run 4 tasks unmeasured (first-use costs); the server's prefix cache is reset
 before each baseline run and Halo's engine before its run. Engine requests, prompt tokens and
 prefix-cache hits come from each engine's own counters; tool runs are the tool results the
-baseline's agents got and the tool calls Halo executed. Outputs are compared per task.
+baseline's agents got and the tool calls Halo executed. Each run also gives the CPU seconds of
+this process (AutoGen, the client, Halo) and of its child processes (the server, the engine
+host) and Halo's seconds inside engine steps: what holds a run back. Outputs are compared per
+task.
 
     python -m benchmarks.autogen_bench                                # selector, tiny, N=64 256
     python -m benchmarks.autogen_bench --example tools --model smollm2 --n 64
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.fleet import baseline_server, exit_on_sigterm, served_as_halo
-from benchmarks.runners import Measured, engine_fields, load_example, run_baseline
+from benchmarks.runners import Measured, cpu_clock, engine_fields, load_example, run_baseline
 from benchmarks.sweep import sweep_baseline
 
 EXAMPLES = ("selector", "round_robin", "tools", "swarm")
@@ -88,7 +91,7 @@ def run_halo(session: Any, batch: Batch, tasks: list[str], name: str) -> Measure
     session.reset()
     before = session.counters()["bench"]
     t0 = time.perf_counter()
-    with halo_adapters.bind(session, models={SERVED: "bench"}):
+    with cpu_clock() as cpu, halo_adapters.bind(session, models={SERVED: "bench"}):
         results = asyncio.run(batch.abatch(tasks))
     wall = time.perf_counter() - t0
     engine = session.counters()["bench"] - before
@@ -104,6 +107,7 @@ def run_halo(session: Any, batch: Batch, tasks: list[str], name: str) -> Measure
         tool_executed=s.tool_executed,
         failed=sum(isinstance(r, BaseException) for r in results),
         results=results,
+        **cpu,
     )
 
 
@@ -131,11 +135,13 @@ class Compared:
 def _row(m: Measured) -> str:
     system = m.detail if m.system == "baseline" else m.system
     if m.stopped:
-        return f"| {m.n} | {system} | (stopped) | | | | | | | |"
+        return f"| {m.n} | {system} | (stopped) | | | | | | | | | | |"
     tools = tool_runs(m.results) if m.system == "baseline" else m.tool_executed
+    step_s = f"{m.step_s:.2f}" if m.step_s else "-"  # vllm serve does not time its steps
     return (
         f"| {m.n} | {system} | {m.wall_s:.2f} | {m.n / m.wall_s:.2f} | {m.engine_requests} | "
-        f"{m.prompt_tokens} | {m.computed_tokens} | {m.engine_steps} | {tools} | {m.failed} |"
+        f"{m.prompt_tokens} | {m.computed_tokens} | {m.engine_steps} | {step_s} | "
+        f"{m.process_cpu_s:.1f} | {m.children_cpu_s:.1f} | {tools} | {m.failed} |"
     )
 
 
@@ -153,8 +159,9 @@ def tables(rows: Sequence[Compared]) -> str:
     return "\n".join(
         [
             "| N | system | wall s | tasks/s | engine requests | prompt tokens | computed | "
-            "engine steps | tool runs | failed |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "engine steps | s in steps | this process CPU s | child processes CPU s "
+            "(vllm serve / engine host) | tool runs | failed |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *(_row(m) for c in rows for m in [*c.baseline, c.halo]),
             "",
             "| N | distinct tasks | speedup (wall) | fewer engine requests | fewer computed "
