@@ -6,8 +6,9 @@ Runs one suite workload (full HTTP latency, the tiny S / M / L models) under Hal
 ``--backends`` entry in one process run — ``vllm-host`` (the engine host, the default),
 ``vllm`` (engine cores in this process), ``vllm-mp`` (vLLM's own core process per engine) —
 then replays the first run's LLM calls with nothing else (the oracle), then runs the graph
-without Halo on chat models that answer at once from the first run's recorded answers
-(:mod:`benchmarks.instant_llm`: the framework alone). It prints per run: wall time, CPU seconds
+without Halo on chat models that answer at once from the first run's recorded answers, its pure
+tools computed once per distinct call as under Halo (:mod:`benchmarks.framework_alone`: the
+framework alone). It prints per run: wall time, CPU seconds
 of this process (the workflow's Python: LangGraph, LangChain, tools, the HTTP service's
 threads, Halo, and in-process engine cores), per requested LLM call, Halo's own CPU per
 requested call (the framework-alone run's CPU taken off), CPU seconds of its child processes
@@ -39,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.tools import BaseTool
+
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
-from benchmarks.instant_llm import CallLog, instant_models
+from benchmarks.framework_alone import CallLog, instant_models, pure_tools_once, run_alone
 from benchmarks.oracle import Recording
 from benchmarks.runners import (
     Measured,
-    baseline_abatch,
     cpu_clock,
     graph_on_servers,
     run_halo,
@@ -154,32 +156,41 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
         recording = Recording()
         with gil_sampler(args.gil) as frames:
             halo, report = run_halo(s, graph, inputs, args.workload, models, recording)
+        halo.detail = f"tools run {halo.tool_executed} times"
         out.append(Split(f"Halo, {backend}", halo, frames))
         if oracle:
             o, _ = run_oracle(s, report, recording, args.workload)
             out.append(Split(f"oracle, {backend}", o))
-            instant = wl.build_graph(instant_models(log, ROLES, args.max_tokens))
-            alone = run_framework(instant, inputs, args.workload, halo.llm_issued)
+            alone = run_framework(wl, log, inputs, args, halo.llm_issued)
             same = sum(a == h for a, h in zip(alone.results, halo.results, strict=True))
-            alone.detail = f"outputs equal to Halo's {same}/{len(inputs)}"
-            out.append(Split("framework alone (instant LLM)", alone))
+            alone.detail += f"; outputs equal to Halo's {same}/{len(inputs)}"
+            out.append(Split("framework alone (instant LLM, pure tools once)", alone))
     return out
 
 
-def run_framework(graph: Any, inputs: list[Any], name: str, calls: int) -> Measured:
-    """The graph on instant models, as the baseline drives it (``graph.abatch``, every
-    instance at once): the workflow's own CPU, no LLM and no Halo."""
+def run_framework(
+    wl: Any, log: CallLog, inputs: list[Any], args: argparse.Namespace, calls: int
+) -> Measured:
+    """The workload's graph on instant models with its pure tools computed once per distinct
+    call, driven as Halo drives it: the workflow's own CPU, no LLM and no Halo."""
+    from benchmarks.suite.workloads import _shared
+
+    graph = wl.build_graph(instant_models(log, ROLES, args.max_tokens))
+    modules = (_shared, sys.modules[wl.build_graph.__module__])
+    tools = [v for m in modules for v in vars(m).values() if isinstance(v, BaseTool)]
     t0 = time.perf_counter()
-    with cpu_clock() as cpu:
-        results = asyncio.run(baseline_abatch(graph, inputs, len(inputs)))
+    with cpu_clock() as cpu, pure_tools_once(tools) as once:
+        results = asyncio.run(run_alone(graph, inputs))
     return Measured(
         "framework",
-        name,
+        args.workload,
         len(inputs),
         time.perf_counter() - t0,
         llm_issued=calls,
+        tool_executed=once.executed,
         failed=sum(isinstance(r, BaseException) for r in results),
         results=results,
+        detail=f"pure tools run {once.executed} times",
         **cpu,
     )
 

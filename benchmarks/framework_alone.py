@@ -1,25 +1,33 @@
-"""The workflow's own cost, measured apart from any LLM: chat models that answer at once with
-what an earlier run's models answered.
+"""The workflow's own cost, measured apart from any LLM and from Halo: the graph on chat models
+that answer at once with what an earlier run's models answered, its pure tools run once per
+distinct call (as Halo runs them).
 
 :class:`CallLog` (a LangChain callback handler) records each chat-model call of a run (the
 model, the messages as the model sees them, the answer); :func:`instant_models` gives
 ``ChatOpenAI`` models whose ``_generate`` / ``_agenerate`` return the recorded answer without
-a request. A graph built on them runs the workflow's own Python (LangGraph, LangChain message
-handling and callbacks, tools) and nothing else, so its CPU seconds are the framework's share
-of a run, to take off Halo's when Halo's own cost per call is wanted.
+a request; :func:`pure_tools_once` makes the suite's pure tools compute each distinct call once
+(a call identical to one running waits for it); :func:`run_alone` drives the instances as Halo
+drives them (``graph.ainvoke`` per input, all at once, sync nodes on a default executor as wide
+as the batch). Its CPU seconds are the framework's share of a Halo run (LangGraph, LangChain
+message handling and callbacks, the tool bodies Halo also runs), to take off Halo's when Halo's
+own cost per call is wanted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult, LLMResult
+from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
 
@@ -100,3 +108,57 @@ def instant_models(
         )
         for r in roles
     }
+
+
+class _Once:
+    """Each distinct call of the wrapped functions computed once; its result (or exception)
+    given to every identical call, one running included."""
+
+    def __init__(self) -> None:
+        self.executed = 0
+        self._lock = threading.Lock()
+        self._calls: dict[str, concurrent.futures.Future[Any]] = {}
+
+    def wrap(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def once(*args: Any, **kwargs: Any) -> Any:
+            key = json.dumps([name, args, kwargs], sort_keys=True, default=str)
+            with self._lock:
+                future = self._calls.get(key)
+                mine = future is None
+                if future is None:
+                    future = self._calls[key] = concurrent.futures.Future()
+                    self.executed += 1
+            if mine:
+                try:
+                    future.set_result(func(*args, **kwargs))
+                except BaseException as e:
+                    future.set_exception(e)
+            return future.result()
+
+        return once
+
+
+@contextlib.contextmanager
+def pure_tools_once(tools: Sequence[BaseTool]) -> Iterator[_Once]:
+    """While open, the tools among ``tools`` declared pure (``metadata["halo_pure"]``) compute
+    each distinct call once; the object given out counts the executions."""
+    once = _Once()
+    distinct = {id(t): t for t in tools}.values()  # wrapped twice, a call would wait on itself
+    pure = [t for t in distinct if (t.metadata or {}).get("halo_pure") and hasattr(t, "func")]
+    saved = [t.func for t in pure]
+    for t in pure:
+        t.func = once.wrap(t.name, t.func)
+    try:
+        yield once
+    finally:
+        for t, func in zip(pure, saved, strict=True):
+            t.func = func
+
+
+async def run_alone(graph: Any, inputs: Sequence[Any]) -> list[Any]:
+    """``graph.ainvoke`` per input, all at once, as Halo's runner drives a batch (each result,
+    or the exception its instance raised)."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max(1, len(inputs))))
+    runs = (graph.ainvoke(x) for x in inputs)
+    return await asyncio.gather(*runs, return_exceptions=True)

@@ -1,13 +1,17 @@
-"""``benchmarks.instant_llm``: calls recorded by a callback are answered again at once."""
+"""``benchmarks.framework_alone``: calls recorded by a callback are answered again at once."""
 
 import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
 
-from benchmarks.instant_llm import CallLog, instant_models
+from benchmarks.framework_alone import CallLog, instant_models, pure_tools_once
 
 
 class Named(FakeListChatModel):
@@ -41,3 +45,32 @@ def test_async_calls_replay() -> None:
     log = CallLog()
     asyncio.run(Named(responses=["a"]).ainvoke("hi", config={"callbacks": [log]}))
     assert asyncio.run(instant_models(log, ["S"], 8)["S"].ainvoke("hi")).content == "a"
+
+
+def test_pure_tools_run_once_per_distinct_call_while_open() -> None:
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    @tool
+    def square(x: int) -> int:
+        """x squared."""
+        with lock:
+            ran.append(x)
+        time.sleep(0.05)  # identical calls arrive while the first runs
+        return x * x
+
+    @tool
+    def impure(x: int) -> int:
+        """x, every time."""
+        ran.append(-x)
+        return x
+
+    square.metadata = {"halo_pure": True}
+    with pure_tools_once([square, impure, square]) as once, ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda x: square.invoke({"x": x}), [3] * 6 + [4, 4]))
+        impure.invoke({"x": 1})
+        impure.invoke({"x": 1})
+    assert got == [9] * 6 + [16, 16]
+    assert once.executed == 2 and sorted(ran) == [-1, -1, 3, 4]
+    square.invoke({"x": 3})  # closed: the tool is itself again
+    assert ran.count(3) == 2
