@@ -24,7 +24,6 @@ engine-only oracle does not see. ``--gil`` samples the GIL holder of each run wi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import os
 import re
@@ -40,14 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.tools import BaseTool
-
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
-from benchmarks.framework_alone import CallLog, instant_models, pure_tools_once, run_alone
+from benchmarks.framework_alone import CallLog, run_framework
 from benchmarks.oracle import Recording
 from benchmarks.runners import (
     Measured,
-    cpu_clock,
     graph_on_servers,
     run_halo,
     run_oracle,
@@ -161,38 +157,11 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
         if oracle:
             o, _ = run_oracle(s, report, recording, args.workload)
             out.append(Split(f"oracle, {backend}", o))
-            alone = run_framework(wl, log, inputs, args, halo.llm_issued)
+            alone = run_framework(wl, log, inputs, args.max_tokens, halo.llm_issued)
             same = sum(a == h for a, h in zip(alone.results, halo.results, strict=True))
             alone.detail += f"; outputs equal to Halo's {same}/{len(inputs)}"
             out.append(Split("framework alone (instant LLM, pure tools once)", alone))
     return out
-
-
-def run_framework(
-    wl: Any, log: CallLog, inputs: list[Any], args: argparse.Namespace, calls: int
-) -> Measured:
-    """The workload's graph on instant models with its pure tools computed once per distinct
-    call, driven as Halo drives it: the workflow's own CPU, no LLM and no Halo."""
-    from benchmarks.suite.workloads import _shared
-
-    graph = wl.build_graph(instant_models(log, ROLES, args.max_tokens))
-    modules = (_shared, sys.modules[wl.build_graph.__module__])
-    tools = [v for m in modules for v in vars(m).values() if isinstance(v, BaseTool)]
-    t0 = time.perf_counter()
-    with cpu_clock() as cpu, pure_tools_once(tools) as once:
-        results = asyncio.run(run_alone(graph, inputs))
-    return Measured(
-        "framework",
-        args.workload,
-        len(inputs),
-        time.perf_counter() - t0,
-        llm_issued=calls,
-        tool_executed=once.executed,
-        failed=sum(isinstance(r, BaseException) for r in results),
-        results=results,
-        detail=f"pure tools run {once.executed} times",
-        **cpu,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> list[Split]:

@@ -8,9 +8,10 @@ model, the messages as the model sees them, the answer); :func:`instant_models` 
 a request; :func:`pure_tools_once` makes the suite's pure tools compute each distinct call once
 (a call identical to one running waits for it); :func:`run_alone` drives the instances as Halo
 drives them (``graph.ainvoke`` per input, all at once, sync nodes on a default executor as wide
-as the batch). Its CPU seconds are the framework's share of a Halo run (LangGraph, LangChain
-message handling and callbacks, the tool bodies Halo also runs), to take off Halo's when Halo's
-own cost per call is wanted.
+as the batch); :func:`run_framework` measures a suite workload so. Its CPU seconds are the
+framework's share of a Halo run (LangGraph, LangChain message handling and callbacks, the tool
+bodies Halo also runs), to take off Halo's when Halo's own cost per call is wanted, and the
+workflow's own CPU in the suite's bound (``benchmarks.run --framework-alone``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -29,6 +32,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult, LLMResult
 from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
+
+from benchmarks.fleet import ROLES
+from benchmarks.runners import Measured, cpu_clock
 
 
 def call_key(model: str, messages: Sequence[BaseMessage]) -> str:
@@ -162,3 +168,32 @@ async def run_alone(graph: Any, inputs: Sequence[Any]) -> list[Any]:
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max(1, len(inputs))))
     runs = (graph.ainvoke(x) for x in inputs)
     return await asyncio.gather(*runs, return_exceptions=True)
+
+
+def run_framework(
+    wl: Any, log: CallLog, inputs: list[Any], max_tokens: int, calls: int
+) -> Measured:
+    """Suite workload ``wl``'s graph on instant models with its pure tools computed once per
+    distinct call, driven as Halo drives it: the workflow's own CPU, no LLM and no Halo (whose
+    pass-through hooks, if a binding installed them, stay: one check per call). ``calls``: the
+    LLM calls a run requests, for per-call figures."""
+    from benchmarks.suite.workloads import _shared
+
+    graph = wl.build_graph(instant_models(log, ROLES, max_tokens))
+    modules = (_shared, sys.modules[wl.build_graph.__module__])
+    tools = [v for m in modules for v in vars(m).values() if isinstance(v, BaseTool)]
+    t0 = time.perf_counter()
+    with cpu_clock() as cpu, pure_tools_once(tools) as once:
+        results = asyncio.run(run_alone(graph, inputs))
+    return Measured(
+        "framework",
+        wl.NAME,
+        len(inputs),
+        time.perf_counter() - t0,
+        llm_issued=calls,
+        tool_executed=once.executed,
+        failed=sum(isinstance(r, BaseException) for r in results),
+        results=results,
+        detail=f"pure tools run {once.executed} times",
+        **cpu,
+    )

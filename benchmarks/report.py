@@ -117,9 +117,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         f"{meta['geomean_oracle_fraction']:.2f} (1.0 = Halo as fast as the engine-only replay); "
         f"geomean bound/Halo {meta['geomean_bound_fraction']:.2f} (bound = max(oracle, the "
         "longest tool chain one instance must wait through, (the workflow's own CPU + the "
-        "oracle's CPU) / cores, the workflow's own CPU taken as the smaller of the baseline's "
-        "and Halo's workflow process, an upper estimate): what no schedule on this machine "
-        "can beat).",
+        "oracle's CPU) / cores): what no schedule on this machine can beat; the workflow's own "
+        "CPU is the framework alone's (the graph on instant models, pure tools once per "
+        f"distinct call) for {_alone(rows)}, else the smaller of the baseline's and Halo's "
+        "workflow process, an upper estimate).",
         "",
         "![speedup](speedup.png) ![time](time.png)",
         "",
@@ -128,6 +129,16 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _alone(rows: list[dict[str, Any]]) -> str:
+    """The workloads whose framework-alone CPU was measured, with it (or "none")."""
+    measured = [
+        f"{r['workload']} ({r['framework']['process_cpu_s']:.1f} CPU-s)"
+        for r in rows
+        if r.get("framework")
+    ]
+    return ", ".join(measured) or "none"
 
 
 def _equal(r: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ from benchmarks.fleet import (
     model_dirs,
     served_as_halo,
 )
+from benchmarks.framework_alone import CallLog, run_framework
 from benchmarks.oracle import Recording, longest_tool_chain_s
 from benchmarks.report import kept_rows, write_rows
 from benchmarks.runners import (
@@ -103,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
         help="Halo orders requests by critical-path priority (engines on priority scheduling)",
     )
     switch("--ablate", help="also run Halo with each decision off in turn (the ablation table)")
+    switch(
+        "--framework-alone",
+        help="also run the graph without Halo on chat models answering at once (pure tools "
+        "once per distinct call): the bound's workflow CPU is then the framework's own (costs "
+        "one unmeasured Halo run more, which records the answers)",
+    )
     one_of(
         "--engine-turns",
         "step",
@@ -127,14 +134,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def cpu_bound_s(baseline: Measured, halo: Measured, oracle: Measured) -> float:
+def cpu_bound_s(
+    baseline: Measured, halo: Measured, oracle: Measured, framework: Measured | None
+) -> float:
     """What this machine's cores bound a run by: the workflow's own CPU and the engines' (the
-    oracle's, all of it) spread over every core. The workflow's own CPU is taken as the smaller
-    of the two workflow processes' (the baseline's: the framework and its HTTP client; Halo's:
-    the framework and Halo, engines out of process): an upper estimate, since the framework
-    alone needs less, so the bound is too."""
+    oracle's, all of it) spread over every core. The workflow's own CPU is the framework-alone
+    run's (``framework``: :mod:`benchmarks.framework_alone`) where measured, else the smaller of
+    the two workflow processes' (the baseline's: the framework and its HTTP client; Halo's: the
+    framework and Halo, engines out of process): an upper estimate, and so is the bound then."""
     engines = oracle.process_cpu_s + oracle.children_cpu_s
-    workflow = min(baseline.process_cpu_s, halo.process_cpu_s)
+    if framework is not None:
+        workflow = framework.process_cpu_s
+    else:
+        workflow = min(baseline.process_cpu_s, halo.process_cpu_s)
     return (workflow + engines) / (os.cpu_count() or 1)
 
 
@@ -263,6 +275,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 log.info("  halo: %.1f s", halo.wall_s)
                 oracle, variant = run_oracle(session, report, recording, name)
                 log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
+                framework = None
+                if args.framework_alone:
+                    calls = CallLog()
+                    run_halo(session, graph, inputs, name, models, config={"callbacks": [calls]})
+                    framework = run_framework(wl, calls, inputs, args.max_tokens, halo.llm_issued)
+                    log.info("  framework alone: %.1f CPU-s", framework.process_cpu_s)
                 diff = mismatches(halo.results, best.results)
                 for line in list(diff.values())[:3]:
                     log.warning("  output differs: %s", line[:300])
@@ -289,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                     "speedup": best.wall_s / halo.wall_s,
                     "oracle_fraction": oracle.wall_s / halo.wall_s,
                     "tool_chain_s": (chain := longest_tool_chain_s(report.records)),
-                    "cpu_bound_s": (cpu_bound := cpu_bound_s(best, halo, oracle)),
+                    "framework": framework.as_row() if framework else None,
+                    "cpu_bound_s": (cpu_bound := cpu_bound_s(best, halo, oracle, framework)),
                     "bound_fraction": max(oracle.wall_s, chain, cpu_bound) / halo.wall_s,
                     "equal": len(inputs) - len(diff),
                     "differences": [line[:2000] for line in diff.values()],
