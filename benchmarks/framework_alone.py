@@ -23,7 +23,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +34,7 @@ from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
 from benchmarks.fleet import ROLES
-from benchmarks.runners import Measured, cpu_clock
+from benchmarks.runners import Measured, chat_models, cpu_clock
 
 
 def call_key(model: str, messages: Sequence[BaseMessage]) -> str:
@@ -98,22 +98,10 @@ class InstantChat(ChatOpenAI):
         return self._generate(messages)
 
 
-def instant_models(
-    log: CallLog, roles: Sequence[str], max_tokens: int
-) -> Mapping[str, InstantChat]:
-    """One instant model per role, configured as the suite's ``ChatOpenAI`` models are."""
-    unused = "http://127.0.0.1:9/v1"
-    return {
-        r: InstantChat(
-            model=r,
-            base_url=unused,
-            api_key="unused",
-            temperature=0,
-            max_tokens=max_tokens,
-            log=log,
-        )
-        for r in roles
-    }
+def instant_models(log: CallLog, max_tokens: int) -> dict[str, Any]:
+    """One instant model per suite role, configured as the suite's ``ChatOpenAI`` models are."""
+    unused = dict.fromkeys(ROLES, "http://127.0.0.1:9/v1")
+    return chat_models(unused, max_tokens, InstantChat, log=log)
 
 
 class _Once:
@@ -179,7 +167,7 @@ def run_framework(
     LLM calls a run requests, for per-call figures."""
     from benchmarks.suite.workloads import _shared
 
-    graph = wl.build_graph(instant_models(log, ROLES, max_tokens))
+    graph = wl.build_graph(instant_models(log, max_tokens))
     modules = (_shared, sys.modules[wl.build_graph.__module__])
     tools = [v for m in modules for v in vars(m).values() if isinstance(v, BaseTool)]
     t0 = time.perf_counter()

@@ -148,17 +148,30 @@ def load_example(name: str) -> Any:
     return importlib.import_module(f"examples.{name}")
 
 
-def graph_on_servers(wl: Any, urls: Mapping[str, str], max_tokens: int) -> Any:
-    """Workload ``wl``'s graph with ``ChatOpenAI`` models on the servers at ``urls``."""
+def chat_models(
+    urls: Mapping[str, str], max_tokens: int, cls: Any = None, **extra: Any
+) -> dict[str, Any]:
+    """The suite's chat model per role (greedy, ``max_tokens``): ``ChatOpenAI`` (or ``cls``,
+    given ``extra`` fields too) on the server at ``urls[role]``."""
     from langchain_openai import ChatOpenAI
 
-    models = {
-        r: ChatOpenAI(
-            model=r, base_url=urls[r], api_key="unused", temperature=0, max_tokens=max_tokens
+    make = cls or ChatOpenAI
+    return {
+        r: make(
+            model=r,
+            base_url=urls[r],
+            api_key="unused",
+            temperature=0,
+            max_tokens=max_tokens,
+            **extra,
         )
         for r in ROLES
     }
-    return wl.build_graph(models)
+
+
+def graph_on_servers(wl: Any, urls: Mapping[str, str], max_tokens: int) -> Any:
+    """Workload ``wl``'s graph with ``ChatOpenAI`` models on the servers at ``urls``."""
+    return wl.build_graph(chat_models(urls, max_tokens))
 
 
 async def baseline_abatch(

@@ -34,7 +34,7 @@ def test_recorded_answers_replay_whatever_the_ids() -> None:
     assert scripted.invoke(history("id-1"), config={"callbacks": [log]}).content == "second"
     assert len(log.answers) == 2 and log.conflicts == 0
 
-    instant = instant_models(log, ["S", "M"], max_tokens=8)
+    instant = instant_models(log, max_tokens=8)
     assert instant["S"].invoke([HumanMessage("q")]).content == "first"
     assert instant["S"].invoke(history("id-2")).content == "second"  # a new run's tool-call id
     with pytest.raises(KeyError):
@@ -44,7 +44,7 @@ def test_recorded_answers_replay_whatever_the_ids() -> None:
 def test_async_calls_replay() -> None:
     log = CallLog()
     asyncio.run(Named(responses=["a"]).ainvoke("hi", config={"callbacks": [log]}))
-    assert asyncio.run(instant_models(log, ["S"], 8)["S"].ainvoke("hi")).content == "a"
+    assert asyncio.run(instant_models(log, 8)["S"].ainvoke("hi")).content == "a"
 
 
 def test_pure_tools_run_once_per_distinct_call_while_open() -> None:
