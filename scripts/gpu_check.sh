@@ -12,7 +12,7 @@ nvidia-smi -L | tee "$out/device.txt"
 .venv/bin/python -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$out/device.txt"
 timeout 300 .venv/bin/python -m pytest -q -x -p no:cacheprovider \
   tests/test_engine_host.py tests/test_engine_session.py tests/test_langgraph_adapter.py \
-  tests/test_openai_compat.py > "$out/engine_tests.log" 2>&1
+  tests/test_openai_compat.py tests/test_chat_frontend.py > "$out/engine_tests.log" 2>&1
 echo "engine tests rc $?: $(tail -1 "$out/engine_tests.log")"
 VLLM_BATCH_INVARIANT=1 timeout 240 .venv/bin/python -m benchmarks.run --quick \
   --out "$out/quick" > "$out/quick.log" 2>&1
