@@ -40,14 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
-from benchmarks.framework_alone import CallLog, run_framework
+from benchmarks.framework_alone import run_framework
 from benchmarks.oracle import Recording
-from benchmarks.runners import (
-    Measured,
-    graph_on_servers,
-    run_halo,
-    run_oracle,
-)
+from benchmarks.runners import Measured, graph_on_servers, run_halo, run_oracle
 
 
 @dataclass
@@ -144,11 +139,7 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
     with HTTPService(scale=args.latency_scale) as url, Session(SessionConfig(engines=engines)) as s:
         tools.configure(db, url)
         inputs = wl.make_inputs(args.n)  # drawn from the database
-        # first-use costs off the clock; the first backend's warm-up also records the calls
-        # the framework-only run answers from
-        log = CallLog()
-        warm_up = inputs if oracle else inputs[:4]
-        run_halo(s, graph, warm_up, args.workload, models, config={"callbacks": [log]})
+        run_halo(s, graph, inputs[:4], args.workload, models)  # first-use costs off the clock
         recording = Recording()
         with gil_sampler(args.gil) as frames:
             halo, report = run_halo(s, graph, inputs, args.workload, models, recording)
@@ -157,7 +148,7 @@ def measure(backend: str, args: argparse.Namespace, oracle: bool) -> list[Split]
         if oracle:
             o, _ = run_oracle(s, report, recording, args.workload)
             out.append(Split(f"oracle, {backend}", o))
-            alone = run_framework(wl, log, inputs, args.max_tokens, halo.llm_issued)
+            alone = run_framework(s, graph, wl, inputs, models, args.max_tokens, halo.llm_issued)
             same = sum(a == h for a, h in zip(alone.results, halo.results, strict=True))
             alone.detail += f"; outputs equal to Halo's {same}/{len(inputs)}"
             out.append(Split("framework alone (instant LLM, pure tools once)", alone))

@@ -23,7 +23,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -159,20 +159,31 @@ async def run_alone(graph: Any, inputs: Sequence[Any]) -> list[Any]:
 
 
 def run_framework(
-    wl: Any, log: CallLog, inputs: list[Any], max_tokens: int, calls: int
+    session: Any,
+    graph: Any,
+    wl: Any,
+    inputs: list[Any],
+    models: Mapping[str, str],
+    max_tokens: int,
+    calls: int,
 ) -> Measured:
-    """Suite workload ``wl``'s graph on instant models with its pure tools computed once per
+    """Suite workload ``wl``'s framework alone on ``inputs``: ``graph`` (on ``session``'s
+    engines as ``models`` maps them) runs once more under Halo, unmeasured, to record the
+    answers; then the workload's graph on instant models with its pure tools computed once per
     distinct call, driven as Halo drives it: the workflow's own CPU, no LLM and no Halo (whose
-    pass-through hooks, if a binding installed them, stay: one check per call). ``calls``: the
-    LLM calls a run requests, for per-call figures."""
+    pass-through hooks stay installed: one check per call). ``calls``: the LLM calls a run
+    requests, for per-call figures."""
+    from benchmarks.runners import run_halo
     from benchmarks.suite.workloads import _shared
 
-    graph = wl.build_graph(instant_models(log, max_tokens))
+    log = CallLog()
+    run_halo(session, graph, inputs, wl.NAME, models, config={"callbacks": [log]})
+    instant = wl.build_graph(instant_models(log, max_tokens))
     modules = (_shared, sys.modules[wl.build_graph.__module__])
     tools = [v for m in modules for v in vars(m).values() if isinstance(v, BaseTool)]
     t0 = time.perf_counter()
     with cpu_clock() as cpu, pure_tools_once(tools) as once:
-        results = asyncio.run(run_alone(graph, inputs))
+        results = asyncio.run(run_alone(instant, inputs))
     return Measured(
         "framework",
         wl.NAME,

@@ -52,7 +52,7 @@ from benchmarks.fleet import (
     model_dirs,
     served_as_halo,
 )
-from benchmarks.framework_alone import CallLog, run_framework
+from benchmarks.framework_alone import run_framework
 from benchmarks.oracle import Recording, longest_tool_chain_s
 from benchmarks.report import kept_rows, write_rows
 from benchmarks.runners import (
@@ -277,9 +277,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 log.info("  oracle: %.1f s (%s)", oracle.wall_s, oracle.detail)
                 framework = None
                 if args.framework_alone:
-                    calls = CallLog()
-                    run_halo(session, graph, inputs, name, models, config={"callbacks": [calls]})
-                    framework = run_framework(wl, calls, inputs, args.max_tokens, halo.llm_issued)
+                    framework = run_framework(
+                        session, graph, wl, inputs, models, args.max_tokens, halo.llm_issued
+                    )
                     log.info("  framework alone: %.1f CPU-s", framework.process_cpu_s)
                 diff = mismatches(halo.results, best.results)
                 for line in list(diff.values())[:3]:
