@@ -12,10 +12,11 @@ from benchmarks.runners import Measured, run_halo
 log = logging.getLogger("halo.bench")
 
 
-def ablations(on: Any, n: int) -> dict[str, tuple[Any, dict[str, Any] | None]]:
+def ablations(on: Any, n: int, config: Any) -> dict[str, tuple[Any, dict[str, Any] | None]]:
     """Each scheduler / optimizer decision of ``on`` (the run's ``OptimizerConfig``) switched
-    off, or to its alternative, in turn: name → (the optimizer configuration to run with, the
-    graph's run config)."""
+    off, or to its alternative, in turn, for ``n`` inputs on a session of ``config``: name →
+    (the optimizer configuration to run with, the graph's run config). Where the session admits
+    every input at once, the admission case caps it at the engines' summed ``max_num_seqs``."""
     from halo_core import OptimizerConfig
 
     other_turns = "drain" if on.engine_turns == "step" else "step"
@@ -24,8 +25,14 @@ def ablations(on: Any, n: int) -> dict[str, tuple[Any, dict[str, Any] | None]]:
     def changed(**update: Any) -> tuple[Any, None]:
         return on.model_copy(update=update), None
 
+    seqs = sum(e.max_num_seqs for e in config.engines.values())
+    admission = (
+        ("every instance live (no admission cap)", n)
+        if config.live_width(n) < n
+        else (f"live instances capped at the engines' max_num_seqs ({seqs})", seqs)
+    )
     cases: dict[str, tuple[Any, dict[str, Any] | None]] = {
-        "every instance live (no admission cap)": (on, {"max_concurrency": n}),
+        admission[0]: (on, {"max_concurrency": admission[1]}),
         "no optimizer rules (dedup, memo, prefix groups, order)": changed(rules=()),
         "no deferral (rules on, every epoch closes at once)": changed(defer=False),
         "nothing deferred or merged (each call sent at once)": (OptimizerConfig.direct(), None),
@@ -51,7 +58,7 @@ def run_ablation(
     from halo_adapters.testing import mismatches
 
     out = {}
-    for case, (optimizer, config) in ablations(on, len(inputs)).items():
+    for case, (optimizer, config) in ablations(on, len(inputs), session.config).items():
         with session.optimizing(optimizer):
             m, _ = run_halo(session, graph, inputs, name, models, config=config)
         out[case] = {

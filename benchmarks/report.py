@@ -83,7 +83,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         )
     ablated = [r for r in rows if r.get("ablation")]
     if ablated:
-        cases = list(ablated[0]["ablation"])
+        cases = list(dict.fromkeys(c for r in ablated for c in r["ablation"]))
         lines += [
             "",
             "Ablation: Halo's wall time with one decision off or flipped (x = slowdown against "
@@ -95,7 +95,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
         for r in ablated:
             cells = [
                 f"{a['wall_s']:.1f} ({a['slowdown']:.2f}x, {a['equal']}/{r['halo']['n']})"
-                for a in (r["ablation"][c] for c in cases)
+                if (a := r["ablation"].get(c))
+                else "—"
+                for c in cases
             ]
             lines.append(
                 f"| {r['workload']} | {r['halo']['wall_s']:.1f} | " + " | ".join(cells) + " |"

@@ -210,6 +210,19 @@ def test_instances_queued_behind_the_admission_cap_do_not_hold_epochs_open(
     assert report.summary.llm_executed == 50 and report.summary.epochs == 1
 
 
+def test_auto_admission_keeps_four_live_instances_per_engine_sequence() -> None:
+    from halo_core import EngineConfig, SessionConfig
+    from halo_core.config import LIVE_PER_SEQUENCE
+
+    engines = {k: EngineConfig(model="m", max_num_seqs=s) for k, s in (("a", 8), ("b", 4))}
+    auto = SessionConfig(engines=engines)
+    assert auto.live_width(1000) == LIVE_PER_SEQUENCE * 12 == 48
+    assert auto.live_width(10) == 10  # never more than the inputs
+    assert auto.live_width(1000, max_concurrency=5) == 5  # the call's own cap wins
+    assert SessionConfig(engines=engines, max_live_instances=None).live_width(1000) == 1000
+    assert SessionConfig(engines=engines, max_live_instances=7).live_width(1000) == 7
+
+
 @pytest.mark.timeout(30)
 def test_instances_a_framework_starts_itself_coalesce(fake_session: Callable[..., Session]) -> None:
     """``Session.instance()`` (what an adapter wraps around e.g. each ``team.run`` of an

@@ -86,7 +86,7 @@ class _Start:
         self.session, self.batch = session, batch
         self.marks = _marks(session)
         self.results, self.todo, self.journals = _start(batch.items, batch.journal, batch.keys)
-        self.width = _live_width(session, len(self.todo), batch.max_concurrency)
+        self.width = session.config.live_width(len(self.todo), batch.max_concurrency)
 
     def instances(self) -> list[InstanceRef]:
         return _instances(self.session, self.todo, self.width, self.journals)
@@ -176,15 +176,6 @@ def _start(
     results = [None if st.result is MISS else st.result for st in starts]
     todo = [i for i, st in enumerate(starts) if st.result is MISS]
     return results, todo, [st.journal for st in starts]
-
-
-def _live_width(session: Session, n: int, max_concurrency: int | None) -> int:
-    """How many of ``n`` instances run at once: ``max_concurrency`` if given, else
-    ``SessionConfig.max_live_instances``."""
-    cap = max_concurrency or session.config.max_live_instances
-    if cap == "auto":
-        cap = sum(e.max_num_seqs for e in session.engines.values())
-    return max(1, min(n, cap or n))
 
 
 #: Threads of the default executor Halo gave each event loop (see :meth:`Session.arun`).
