@@ -16,7 +16,7 @@ from halo_core.errors import (
     MalformedCallError,
     ToolCallError,
 )
-from halo_core.graph import CallRecord, ConsolidatedGraph, GraphSummary, Stats
+from halo_core.graph import CallRecord, ConsolidatedGraph, EpochSizes, GraphSummary, Stats, Totals
 from halo_core.journal import (
     FailedEarlier,
     InterruptedCallError,
@@ -28,6 +28,7 @@ from halo_core.marks import pure
 from halo_core.models import resolve_model
 from halo_core.plan import END, START, Operator, Plan, PlanEdge, PlanNode
 from halo_core.report import RunReport
+from halo_core.runtime.online import DeadlineExceeded, OnlineCounts, OnlineRuns, QueueFull
 from halo_core.runtime.retry import RetryPolicy, retry
 from halo_core.session import Session
 
@@ -39,8 +40,10 @@ __all__ = [
     "ChatResult",
     "ConfigError",
     "ConsolidatedGraph",
+    "DeadlineExceeded",
     "EngineConfig",
     "EngineDiedError",
+    "EpochSizes",
     "FailedEarlier",
     "GraphSummary",
     "HaloError",
@@ -50,17 +53,21 @@ __all__ = [
     "JournalMismatchError",
     "LLMCallError",
     "MalformedCallError",
+    "OnlineCounts",
+    "OnlineRuns",
     "Operator",
     "OptimizerConfig",
     "Plan",
     "PlanEdge",
     "PlanNode",
+    "QueueFull",
     "RetryPolicy",
     "RunReport",
     "Session",
     "SessionConfig",
     "Stats",
     "ToolCallError",
+    "Totals",
     "pure",
     "resolve_model",
     "retry",

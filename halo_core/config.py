@@ -141,10 +141,19 @@ class OptimizerConfig(BaseModel):
 
     epoch_closing: str = Field(
         "window",
-        description="when an epoch closes before its window ends, by a decision registered in "
-        "halo_core.scheduler.closing: 'window' = only once every live instance waits on Halo; "
-        "'cost' = also as soon as the merges that waiting would buy are predicted to save less "
-        "engine time than idle engines lose",
+        description="when an epoch closes, by a decision registered in "
+        "halo_core.scheduler.closing: 'window' = once every live instance waits on Halo or the "
+        "oldest call waited SessionConfig.epoch_window_s; 'cost' = also as soon as the merges "
+        "that waiting would buy are predicted to save less engine time than idle engines lose; "
+        "'adaptive' = adaptive batching for online serving (halo_core.scheduler.adaptive): at "
+        "once while the engines are idle, under load while they are predicted busy and more "
+        "calls are expected, up to max_epoch_window_s",
+    )
+    max_epoch_window_s: float = Field(
+        0.25,
+        ge=0,
+        description="the longest an epoch stays open under epoch_closing='adaptive' (there it "
+        "replaces SessionConfig.epoch_window_s)",
     )
     engine_turns: Literal["step", "drain"] = Field(
         "step",
@@ -206,6 +215,27 @@ class SessionConfig(BaseModel):
         description="what vLLM prints (process-wide, set when the session starts): 'error' keeps "
         "its start-up warnings and INFO log quiet (torch / transformers warnings too); "
         "'warning', 'info' or 'debug' bring them back",
+    )
+    memo_max_entries: int | None = Field(
+        None,
+        ge=1,
+        description="finished results the memo keeps for identical later calls, least recently "
+        "used out first (a hit counts as a use); None = all of them, as a batch wants. A "
+        "long-lived session (halo serve) gives a bound: a result dropped is only computed again",
+    )
+    graph_max_records: int | None = Field(
+        None,
+        ge=1,
+        description="call records the consolidated graph keeps: each new call drops the oldest "
+        "finished ones past this (calls in flight keep theirs); None = every call of the "
+        "session. Reports, summaries and plans then count only the records still held",
+    )
+    prefix_warm_max_blocks: int | None = Field(
+        1 << 18,
+        ge=1,
+        description="KV-block hashes the prefix rule remembers as prefilled, newest kept; more "
+        "than a device's prefix cache holds (vLLM evicts too), so a hash dropped only makes a "
+        "prefix elect a leader again; None = every block ever prefilled",
     )
 
     def live_width(self, n: int, max_concurrency: int | None = None) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -75,13 +77,14 @@ class Stats:
         """Prompt tokens the engine prefilled (not served from its prefix cache)."""
         return self.prompt_tokens - self.cached_tokens
 
-    def add(self, r: CallRecord) -> None:
-        """Count one call record."""
+    def add(self, r: CallRecord, *, instances: bool = True) -> None:
+        """Count one call record (its instance too, unless ``instances`` is False: a running
+        total that must stay small)."""
         self.calls += 1
         self.merged += r.merged_into is not None
         self.passthrough += r.passthrough
         self.errors += r.error is not None
-        if r.instance is not None:
+        if instances and r.instance is not None:
             self.instance_ids.add(r.instance)
         if r.executed:
             self.executed += 1
@@ -149,11 +152,51 @@ class GraphSummary:
 
 
 @dataclass
-class ConsolidatedGraph:
-    """All calls of a session's instances. Thread-safe to append; read after a batch."""
+class EpochSizes:
+    """How many LLM calls each epoch took, as a histogram over powers of two."""
 
-    records: dict[int, CallRecord] = field(default_factory=dict)
+    bounds: tuple[int, ...] = tuple(2**i for i in range(13))  # 1 ... 4096
+    counts: list[int] = field(default_factory=lambda: [0] * 14)  # one more: above the last
+    total_calls: int = 0
+
+    def add(self, calls: int) -> None:
+        i = next((i for i, b in enumerate(self.bounds) if calls <= b), len(self.bounds))
+        self.counts[i] += 1
+        self.total_calls += calls
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, epochs with at most that many calls), the last bound infinite."""
+        ups = [*map(float, self.bounds), float("inf")]
+        return list(zip(ups, itertools.accumulate(self.counts), strict=True))
+
+
+@dataclass
+class Totals:
+    """Every call since the session started, whether its record is still held or not (what
+    ``halo serve``'s ``/metrics`` reports; ``instances`` are not counted), and the epochs'
+    sizes."""
+
+    llm: Stats
+    tool: Stats
+    epoch_sizes: EpochSizes
+
+
+@dataclass
+class ConsolidatedGraph:
+    """The calls of a session's instances: all of them, or with ``max_records`` the newest:
+    each new record drops the oldest finished ones past that bound (a call in flight keeps its
+    record, so the graph holds more while more are in flight; a record's ``parent`` or
+    ``merged_into`` may name a call no longer held). Thread-safe to append; read after a batch."""
+
+    max_records: int | None = None
+    # ordered: a plain dict's iteration walks the holes its front deletions left until it resizes
+    records: OrderedDict[int, CallRecord] = field(default_factory=OrderedDict)
+    #: The newest call id dropped (-1: none), so a reader can tell whether its calls are whole.
+    newest_dropped: int = -1
+    #: What the dropped records counted (LLM calls, tool calls), for :meth:`totals`.
+    dropped: tuple[Stats, Stats] = field(default_factory=lambda: (Stats(), Stats()))
     _last_of_instance: dict[int, int] = field(default_factory=dict)
+    _next_call_id: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, rec: CallRecord) -> CallRecord:
@@ -163,7 +206,20 @@ class ConsolidatedGraph:
                 rec.parent = self._last_of_instance.get(rec.instance)
                 self._last_of_instance[rec.instance] = rec.call_id
             self.records[rec.call_id] = rec
+            self._next_call_id = max(self._next_call_id, rec.call_id + 1)
+            if self.max_records is not None and len(self.records) > self.max_records:
+                self._drop_finished(len(self.records) - self.max_records)
         return rec
+
+    def _drop_finished(self, n: int) -> None:
+        """Drop the ``n`` oldest finished records (lock held)."""
+        old = itertools.islice((r for r in self.records.values() if r.finished_s is not None), n)
+        for r in list(old):
+            del self.records[r.call_id]
+            self.dropped[r.kind == "tool"].add(r, instances=False)
+            self.newest_dropped = max(self.newest_dropped, r.call_id)
+            if r.instance is not None and self._last_of_instance.get(r.instance) == r.call_id:
+                del self._last_of_instance[r.instance]  # its next call starts a new chain
 
     def __iter__(self) -> Iterator[CallRecord]:
         with self._lock:
@@ -186,11 +242,17 @@ class ConsolidatedGraph:
         with self._lock:
             self.records.clear()
             self._last_of_instance.clear()
+            self.dropped = (Stats(), Stats())
 
     def next_call_id(self) -> int:
-        """One past the newest recorded call id (calls are numbered in submission order)."""
-        with self._lock:
-            return max(self.records, default=-1) + 1
+        """One past the newest call id ever recorded (calls are numbered in submission order)."""
+        return self._next_call_id
+
+    def totals(self, epoch_sizes: EpochSizes) -> Totals:
+        """Every call ever recorded (the dropped records' counts plus the held ones')."""
+        held = self.summary()
+        llm, tool = (d + h for d, h in zip(self.dropped, (held.llm, held.tool), strict=True))
+        return Totals(llm, tool, epoch_sizes)
 
     def summary(self, since: int = 0) -> GraphSummary:
         """Totals over calls numbered ``since`` or later: requested vs executed, tokens."""

@@ -33,7 +33,7 @@ from halo_core.calls import (
 from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig, check_priorities
 from halo_core.env import scoped_env
 from halo_core.errors import ConfigError, HaloError, LLMCallError, MalformedCallError
-from halo_core.graph import ConsolidatedGraph
+from halo_core.graph import ConsolidatedGraph, Totals
 from halo_core.journal import MISS, Journal
 from halo_core.journal.runs import done, journaled
 from halo_core.logs import configure_engine_logs, engine_log_env
@@ -117,6 +117,12 @@ class Session:
     def graph(self) -> ConsolidatedGraph:
         """The consolidated graph of every call made in this session."""
         return self._processor.graph
+
+    def totals(self) -> Totals:
+        """Every call since the session started, held in :attr:`graph` or dropped from it
+        (``SessionConfig.graph_max_records``), and the epochs' sizes: a long-lived session's
+        running totals."""
+        return self._processor.graph.totals(self._processor.epoch_sizes)
 
     def counters(self) -> dict[str, EngineCounters]:
         """Each engine's own counters (requests, prompt tokens, prefix-cache queries / hits,

@@ -44,6 +44,8 @@ class EngineCounters:
     steps: int = 0
     #: Seconds spent inside those steps; in-process engines only (0 for a server).
     step_s: float = 0.0
+    #: Requests stopped by :meth:`Engine.abort` before they finished.
+    aborted: int = 0
 
     def __sub__(self, before: EngineCounters) -> EngineCounters:
         """What happened between two snapshots."""
@@ -86,7 +88,14 @@ class Engine(Protocol):
         on_first_token: Callable[[], None],
         on_done: Callable[[ChatResult | BaseException], None],
     ) -> None:
-        """Start a request. ``on_first_token`` fires once its prefill is done; ``on_done`` once."""
+        """Start a request. ``on_first_token`` fires once its prefill is done; ``on_done`` once
+        (never for a request aborted before it finished)."""
+        ...
+
+    def abort(self, request_ids: list[str]) -> None:
+        """Stop these requests and free what they hold in the engine; their callbacks are not
+        called (except for one that finished as the abort came: its result may still arrive,
+        and the caller ignores it). Ids the engine does not run are ignored."""
         ...
 
     def counters(self) -> EngineCounters:

@@ -1,5 +1,6 @@
 """One vLLM engine's counters (requests, prompt / generated tokens, prefix-cache queries and hits,
-steps), summed by a stat logger of its own, so several engines in one process count apart."""
+steps), summed by a stat logger of its own, so several engines in one process count apart; the
+engine thread adds its steps and aborts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class CounterLogger:
     def __init__(self) -> None:
         self.requests = self.prompt = self.generation = self.queries = self.hits = 0
         self.steps, self.step_s = 0, 0.0
+        self.aborted = 0
         self._lock = threading.Lock()
 
     def add_step(self, seconds: float) -> None:
@@ -22,6 +24,11 @@ class CounterLogger:
         with self._lock:
             self.steps += 1
             self.step_s += seconds
+
+    def add_aborted(self, n: int) -> None:
+        """Count ``n`` requests aborted before they finished."""
+        with self._lock:
+            self.aborted += n
 
     def factory(self, vllm_config: Any, engine_index: int = 0) -> Any:
         """A vLLM ``StatLoggerBase`` feeding these counts (pass as ``stat_loggers``)."""
@@ -66,4 +73,5 @@ class CounterLogger:
                 self.hits,
                 self.steps,
                 self.step_s,
+                self.aborted,
             )

@@ -173,6 +173,10 @@ class VLLMEngine:
             return
         self._inbox.put(("add", _Live(request, on_first_token, on_done)))
 
+    def abort(self, request_ids: list[str]) -> None:
+        """Queue an abort for the engine thread (after the submits queued before it)."""
+        self._inbox.put(("abort", list(request_ids)))
+
     def counters(self) -> EngineCounters:
         """Counters from the engine's own stats (vLLM's stat-logger interface)."""
         return self._counts.snapshot()
@@ -238,6 +242,12 @@ class VLLMEngine:
         if kind == "reset":
             self._engine.reset_prefix_cache()
             payload.set()
+            return
+        if kind == "abort":
+            gone = [rid for rid in payload if self._live.pop(rid, None) is not None]
+            if gone and self._dead is None:
+                self._engine.abort_request(gone)
+                self._counts.add_aborted(len(gone))
             return
         live: _Live = payload
         request = live.request

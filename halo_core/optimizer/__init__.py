@@ -23,10 +23,23 @@ __all__ = ["Admission", "Epoch", "Joined", "Optimizer", "Request", "Rule", "Serv
 
 class Optimizer:
     """A session's rules: one object per rule for the session's life, the active ones in the
-    configured order. Runs on the runtime's loop thread."""
+    configured order. Runs on the runtime's loop thread. ``memo_max_entries`` and
+    ``warm_max_blocks`` bound what the memo and the prefix rule keep (``None``: unbounded)."""
 
-    def __init__(self, config: OptimizerConfig, block_size: Mapping[str, int]):
-        rules: list[Rule] = [Dedup(), Memo(), PrefixGroups(block_size), Order()]
+    def __init__(
+        self,
+        config: OptimizerConfig,
+        block_size: Mapping[str, int],
+        *,
+        memo_max_entries: int | None = None,
+        warm_max_blocks: int | None = None,
+    ):
+        rules: list[Rule] = [
+            Dedup(),
+            Memo(memo_max_entries),
+            PrefixGroups(block_size, warm_max_blocks),
+            Order(),
+        ]
         self.rules = {r.name: r for r in rules}
         self.configure(config)
 

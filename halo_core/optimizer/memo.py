@@ -1,5 +1,6 @@
 """Memo: a call identical to one in flight joins it; one identical to a finished call gets its
-result. Works across epochs, for LLM calls and pure tool calls."""
+result. Works across epochs, for LLM calls and pure tool calls. Finished results are kept up to
+``SessionConfig.memo_max_entries``, least recently used out first."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ from typing import Any
 
 from halo_core.calls import LLMCall, ToolCall, independent_copy
 from halo_core.config import OptimizerConfig
+from halo_core.lru import LRUDict
 from halo_core.optimizer.base import Admission, Joined, Rule, Served
 
 
 class Memo(Rule):
     """Serves calls from identical executions, in flight or finished (keyed by the call's
     dedup key). Mergeable: deterministic LLM calls (sampled ones too with ``merge_sampled``)
-    and tools declared pure."""
+    and tools declared pure. Keeps at most ``max_entries`` finished results (``None``: all)."""
 
     name = "memo"
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int | None = None) -> None:
         self.merge_sampled = False
-        self._done: dict[str, tuple[int, Any]] = {}  # key → (source call id, its result)
+        #: key → (source call id, its result)
+        self._done: LRUDict[str, tuple[int, Any]] = LRUDict(max_entries)
         self._inflight: dict[str, int] = {}  # key → source call id
         self._keys: dict[int, str] = {}  # source call id → the key it registered
 
@@ -36,6 +39,7 @@ class Memo(Rule):
             return None
         done = self._done.get(call.key)
         if done is not None:
+            self._done.move_to_end(call.key)  # a hit keeps the result
             return Served(done[0], independent_copy(done[1]))
         source = self._inflight.get(call.key)
         return Joined(source) if source is not None else None

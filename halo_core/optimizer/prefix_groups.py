@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from halo_core.lru import LRUDict
 from halo_core.optimizer.base import Epoch, Request, Rule
 
 
@@ -92,14 +93,17 @@ def group(
 
 class PrefixGroups(Rule):
     """Groups each epoch's requests by shared prompt prefix; owns which prefixes the engines
-    have prefilled (``warm``) and which leaders are prefilling (``warming``)."""
+    have prefilled (``warm``: the newest ``warm_max_blocks`` block hashes, ``None``: all) and
+    which leaders are prefilling (``warming``)."""
 
     name = "prefix_groups"
     reads_prompts = True
 
-    def __init__(self, block_size: Mapping[str, int]):
+    def __init__(self, block_size: Mapping[str, int], warm_max_blocks: int | None = None):
         self.block_size = dict(block_size)
-        self.warm: set[bytes] = set()
+        # the engines' prefix caches are bounded too: a hash dropped here at worst makes a prefix
+        # they still hold elect a leader again
+        self.warm: LRUDict[bytes, None] = LRUDict(warm_max_blocks)
         self.warming: dict[bytes, tuple[int, list[Request]]] = {}  # leader's first hash → waiting
 
     def rewrite(self, epoch: Epoch) -> None:
@@ -123,7 +127,8 @@ class PrefixGroups(Rule):
     def prefilled(self, request: Request) -> list[Request]:
         if not request.leader:
             return []
-        self.warm.update(request.block_hashes)
+        for h in request.block_hashes:
+            self.warm[h] = None
         return self.warming.pop(request.block_hashes[0], (0, []))[1]
 
     def forget(self) -> None:

@@ -223,6 +223,13 @@ def _report(
     after = session.counters()
     delta = {k: after[k] - counters[k] for k in after}
     records = [r for r in session.graph if r.call_id >= since]
+    if session.graph.newest_dropped >= since:
+        log.warning(
+            "the graph dropped calls of this run (SessionConfig.graph_max_records=%s): its "
+            "report counts only the %d it still holds",
+            session.config.graph_max_records,
+            len(records),
+        )
     uids = [-1] * len(results)  # -1: an instance returned from the journal
     for r in refs:
         uids[r.index] = r.uid

@@ -47,6 +47,10 @@ class InstanceTracker:
             self.live.discard(uid)
             self.blocked -= self._outstanding[uid] > 0
 
+    def outstanding(self, uid: int) -> int:
+        """Calls instance ``uid`` has outstanding on Halo."""
+        return self._outstanding.get(uid, 0)
+
     def wait(self, uid: int | None, delta: int) -> None:
         """Instance ``uid`` has ``delta`` more (or fewer) calls outstanding on Halo."""
         if uid is None:

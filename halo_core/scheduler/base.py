@@ -26,6 +26,8 @@ class QueueState:
     live: int  # instances running
     blocked: int  # live instances waiting on Halo (an LLM call or a tool)
     in_flight: int = 0  # LLM requests the engines are running
+    backlog_s: float = 0.0  # predicted seconds until the engines finish them (scheduler.load)
+    arrival_rate: float = 0.0  # LLM calls per second reaching the queue, lately
 
 
 @dataclass

@@ -12,8 +12,10 @@ merged is learned from the epochs' plans; the seconds saved from the executed re
 the engine's cost model (prefill of the uncached prompt, decode of the output).
 
 Closing decisions are registered by name (:func:`register_closing`), the name
-``OptimizerConfig.epoch_closing`` gives: ``"window"`` never closes early, ``"cost"`` is the rule
-above; another decision (adaptive batching for online serving) is one more registration.
+``OptimizerConfig.epoch_closing`` gives; each says how much longer an open epoch may wait.
+``"window"`` waits out ``SessionConfig.epoch_window_s`` unless every live instance waits on Halo
+(no call of theirs can come before one finishes), ``"cost"`` is the rule above within that, and
+``"adaptive"`` (:mod:`halo_core.scheduler.adaptive`) is the window of online serving.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from halo_core.scheduler.base import QueueState
 ALPHA = 0.2
 
 
-def _ewma(old: float | None, new: float) -> float:
+def ewma(old: float | None, new: float) -> float:
+    """The moving average ``old`` (None: none yet) after observing ``new``."""
     return new if old is None else old + ALPHA * (new - old)
 
 
@@ -42,11 +45,11 @@ class CoalescingGain:
     def epoch(self, calls: int, requests: int) -> None:
         """An epoch of ``calls`` became ``requests`` engine requests."""
         if calls:
-            self.merged = _ewma(self.merged, (calls - requests) / calls)
+            self.merged = ewma(self.merged, (calls - requests) / calls)
 
     def executed(self, seconds: float) -> None:
         """An executed request cost the engine ``seconds`` (by the cost model)."""
-        self.saved_s = _ewma(self.saved_s, seconds)
+        self.saved_s = ewma(self.saved_s, seconds)
 
     def rate(self, queue: QueueState) -> float | None:
         """Engine seconds that waiting saves per second, or None while still learning."""
@@ -65,8 +68,25 @@ def pays_to_wait(queue: QueueState, gain: float | None) -> bool:
     return gain > idle_cost
 
 
-#: Whether an open epoch closes now, before its window ends: ``decide(queue, gain)``.
-ClosingDecision = Callable[[QueueState, CoalescingGain], bool]
+@dataclass(frozen=True)
+class EpochWindow:
+    """The configured bounds of an epoch's wait: ``SessionConfig.epoch_window_s`` (the window of
+    "window" and "cost") and ``OptimizerConfig.max_epoch_window_s`` (the "adaptive" ceiling)."""
+
+    window_s: float
+    max_s: float
+
+
+def window_wait_s(queue: QueueState, window: EpochWindow) -> float:
+    """The rest of the window, or 0 once every live instance waits on Halo."""
+    if queue.live and queue.blocked >= queue.live:
+        return 0.0
+    return window.window_s - queue.waited_s
+
+
+#: How much longer an open epoch may wait for more calls (``<= 0``: close it now):
+#: ``decide(queue, gain, window)``.
+ClosingDecision = Callable[[QueueState, CoalescingGain, EpochWindow], float]
 
 CLOSINGS: dict[str, ClosingDecision] = {}
 
@@ -87,5 +107,10 @@ def closing(name: str) -> ClosingDecision:
     return decide
 
 
-register_closing("window", lambda queue, gain: False)
-register_closing("cost", lambda queue, gain: not pays_to_wait(queue, gain.rate(queue)))
+register_closing("window", lambda queue, gain, window: window_wait_s(queue, window))
+register_closing(
+    "cost",
+    lambda queue, gain, window: (
+        window_wait_s(queue, window) if pays_to_wait(queue, gain.rate(queue)) else 0.0
+    ),
+)

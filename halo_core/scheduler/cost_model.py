@@ -20,8 +20,11 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
+
+from halo_core.lru import NAMED_MAX, LRUDict
 
 
 @dataclass(frozen=True)
@@ -223,11 +226,12 @@ class EngineSim:
 
 @dataclass
 class ToolLatency:
-    """A moving average of each tool's run time (exponential, weight ``alpha`` on the newest)."""
+    """A moving average of each tool's run time (exponential, weight ``alpha`` on the newest),
+    for the ``NAMED_MAX`` tools run most recently."""
 
     alpha: float = 0.2
-    mean_s: dict[str, float] = field(default_factory=dict)
-    runs: dict[str, int] = field(default_factory=dict)
+    mean_s: dict[str, float] = field(default_factory=partial(LRUDict, NAMED_MAX))
+    runs: dict[str, int] = field(default_factory=partial(LRUDict, NAMED_MAX))
 
     def observe(self, tool: str, seconds: float) -> None:
         """Count one run of ``tool`` that took ``seconds``."""

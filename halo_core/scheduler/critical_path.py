@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from halo_core.graph import CallRecord, union_s
+from halo_core.lru import NAMED_MAX, LRUDict
 
 
 @dataclass
 class ToolTimeAhead:
     """Expected tool time ahead of each plan node's LLM calls (seconds, moving average with
-    weight ``alpha`` on the newest instance)."""
+    weight ``alpha`` on the newest instance), for the ``NAMED_MAX`` nodes learned most recently."""
 
     alpha: float = 0.2
-    ahead_s: dict[str, float] = field(default_factory=dict)
+    ahead_s: dict[str, float] = field(default_factory=partial(LRUDict, NAMED_MAX))
 
     def learn(self, records: Sequence[CallRecord]) -> None:
         """Learn from one finished instance's calls."""

@@ -1,6 +1,6 @@
-"""The epoch scheduler: close an epoch when every live instance waits on Halo, when the oldest
-call waited ``epoch_window_s``, at ``epoch_max_calls``, or when the configured closing decision
-says so (:mod:`halo_core.scheduler.closing`); then apply the optimizer's rules and, with
+"""The epoch scheduler: close an epoch at ``epoch_max_calls`` or when the configured closing
+decision says so (:mod:`halo_core.scheduler.closing`; by default once every live instance waits on
+Halo or the oldest call waited ``epoch_window_s``); then apply the optimizer's rules and, with
 ``critical_path`` on, give each request its priority (:class:`ToolTimeAhead`)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from halo_core.scheduler.base import (
     SchedulerContext,
     SchedulerEvent,
 )
-from halo_core.scheduler.closing import CoalescingGain, closing
+from halo_core.scheduler.closing import CoalescingGain, EpochWindow, closing
 
 
 class EpochScheduler:
@@ -35,13 +35,11 @@ class EpochScheduler:
         self.epochs = 0
 
     def wait_s(self, queue: QueueState) -> float:
-        if not self.optimizer.config.defer or queue.pending >= self.config.epoch_max_calls:
+        optimizer = self.optimizer.config
+        if not optimizer.defer or queue.pending >= self.config.epoch_max_calls:
             return 0.0
-        if queue.live and queue.blocked >= queue.live:
-            return 0.0
-        if closing(self.optimizer.config.epoch_closing)(queue, self.gain):
-            return 0.0
-        return self.config.epoch_window_s - queue.waited_s
+        window = EpochWindow(self.config.epoch_window_s, optimizer.max_epoch_window_s)
+        return closing(optimizer.epoch_closing)(queue, self.gain, window)
 
     def schedule(self, pending: Sequence[LLMCall]) -> EpochPlan:
         calls = list(pending[: self.config.epoch_max_calls])

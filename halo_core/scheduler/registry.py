@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from halo_core.config import OptimizerConfig, SessionConfig
 from halo_core.errors import ConfigError
+from halo_core.scheduler import adaptive  # noqa: F401  (registers the "adaptive" closing)
 from halo_core.scheduler.base import Scheduler, SchedulerContext
 from halo_core.scheduler.closing import closing
 from halo_core.scheduler.epoch import EpochScheduler

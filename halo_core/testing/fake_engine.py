@@ -14,7 +14,8 @@ from halo_core.scheduler.cost_model import StepRecord
 
 
 class FakeEngine:
-    """Answers each request on its own thread with the prompt length."""
+    """Answers each request on its own thread with the prompt length; with ``hold`` set, a
+    request waits before its first token until :meth:`release` (or :meth:`abort`)."""
 
     model = "fake"
     block_size = 4
@@ -26,7 +27,11 @@ class FakeEngine:
     def __init__(self) -> None:
         self.requests: list[EngineRequest] = []
         self.events: list[tuple[str, str]] = []
+        self.aborted: list[str] = []
         self.turns = "step"
+        self.hold = False
+        self._running: dict[str, threading.Event] = {}  # request id → set to let it go on
+        self._lock = threading.Lock()
 
     def sampled(self, request: ChatRequest) -> bool:
         t = request.sampling.get("temperature") or 0.0  # None: the engine default, greedy
@@ -44,19 +49,49 @@ class FakeEngine:
         on_first_token: Callable[[], None],
         on_done: Callable[[ChatResult | BaseException], None],
     ) -> None:
-        self.requests.append(request)
-        self.events.append(("submit", request.request_id))
+        rid = request.request_id
+        go = threading.Event()
+        with self._lock:
+            self.requests.append(request)
+            self.events.append(("submit", rid))
+            self._running[rid] = go
         n = len(request.prompt_token_ids)
 
         def run() -> None:
-            self.events.append(("first", request.request_id))
+            if self.hold:
+                go.wait()
+            with self._lock:
+                if self._running.pop(rid, None) is None:  # aborted
+                    return
+                self.events.append(("first", rid))
             on_first_token()
             on_done(ChatResult(f"len={n}", n, 1, 0, "stop", [n], content=f"len={n}"))
 
-        threading.Thread(target=run).start()
+        threading.Thread(target=run, daemon=True).start()
+
+    def abort(self, request_ids: list[str]) -> None:
+        with self._lock:
+            for rid in request_ids:
+                if (go := self._running.pop(rid, None)) is not None:
+                    self.aborted.append(rid)
+                    self.events.append(("abort", rid))
+                    go.set()
+
+    def release(self) -> None:
+        """Let every held request go on (and the later ones run at once)."""
+        with self._lock:
+            self.hold = False
+            for go in self._running.values():
+                go.set()
+
+    @property
+    def running(self) -> int:
+        """Requests submitted and neither finished nor aborted."""
+        with self._lock:
+            return len(self._running)
 
     def counters(self) -> EngineCounters:
-        return EngineCounters(len(self.requests), 0, 0, 0, 0)
+        return EngineCounters(len(self.requests), 0, 0, 0, 0, aborted=len(self.aborted))
 
     def step_records(self) -> list[StepRecord]:
         return []

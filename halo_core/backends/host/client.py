@@ -12,6 +12,7 @@ it held are sent to the new one; greedy decoding gives them the same tokens.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -315,6 +316,19 @@ class HostedEngineClient:
                 del self._pending[request.request_id]
                 on_done(e)
 
+    def abort(self, request_ids: list[str]) -> None:
+        """Forget these requests and tell the host to abort them."""
+        with self.host.gate:  # a restart running now must not send them again
+            gone = [rid for rid in request_ids if self._pending.pop(rid, None) is not None]
+            if not gone:
+                return
+            with contextlib.suppress(EngineDiedError):  # a host gone for good runs nothing
+                self.host.send_held(wire.Abort(self.key, gone))
+        with self._lock:
+            self._counts = dataclasses.replace(
+                self._counts, aborted=self._counts.aborted + len(gone)
+            )
+
     def stepped(self, msg: wire.Stepped) -> None:
         """A step report from the host (reader thread)."""
         ran = msg.prefill_tokens + msg.decode_seqs > 0
@@ -350,6 +364,7 @@ class HostedEngineClient:
                 c.prefix_cache_hits + hits,
                 c.steps + ran,
                 c.step_s + (msg.seconds if ran else 0.0),
+                c.aborted,
             )
 
     def _result(self, p: _Pending, f: wire.Finished, n_prompt: int) -> ChatResult | BaseException:

@@ -34,6 +34,8 @@ class Submit(msgspec.Struct, tag=True):
 
 
 class Abort(msgspec.Struct, tag=True):
+    """Stop requests of one engine (their outputs so far are dropped)."""
+
     engine: str
     request_ids: list[str]
 
