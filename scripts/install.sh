@@ -12,7 +12,7 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 else
   extras="cpu"
 fi
-extras="$extras,langgraph,autogen,batch"
+extras="$extras,langgraph,autogen,batch,serve"
 [ "${1:-}" = "--dev" ] && extras="$extras,dev,bench"
 
 stamp=".venv/.halo-install-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-${extras//,/-}"

@@ -11,6 +11,11 @@ writes one result row per input; with ``--journal`` a killed run resumes where i
 
     halo batch my_app.graphs:graph --input rows.parquet --output results.parquet \
         --journal batch.db [--retry-failed]
+
+``halo serve`` serves a graph or a team factory behind LangGraph's HTTP run API (what
+``langgraph_sdk`` clients speak), every run a Halo instance of one session::
+
+    halo serve my_app.graphs:graph --port 2024 [--host 0.0.0.0 --token ...]
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+
+import pydantic
 
 from halo_adapters.app import demo
 from halo_core import rows
-from halo_core.config import EngineConfig, SessionConfig
+from halo_core.config import EngineConfig, OptimizerConfig, SessionConfig
 from halo_core.errors import ConfigError
 from halo_core.journal import Journal
 from halo_core.session import Session
@@ -36,12 +44,13 @@ def _logging(verbose: bool) -> None:
     )
 
 
-def _session(model: str, verbose: bool, command: str) -> Session | None:
+def _session(model: str, verbose: bool, command: str, **settings: Any) -> Session | None:
     try:
         return Session(
             SessionConfig(
                 engines={"default": EngineConfig(model=model)},
                 engine_log_level="info" if verbose else "error",
+                **settings,
             )
         )
     except (ConfigError, RuntimeError) as e:
@@ -118,6 +127,47 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if report.failed == len(report.results) else 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from halo_adapters.rows import load_target  # imports the frameworks: when asked
+    from halo_adapters.serve import ServeConfig, serve
+
+    _logging(args.verbose)
+    try:
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            live=args.live,
+            queued=args.queued,
+            deadline_s=args.deadline_s,
+            drain_s=args.drain_s,
+        )
+    except pydantic.ValidationError as e:
+        wrong = "; ".join(f"--{'-'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise ConfigError(wrong.replace("_", "-")) from None
+    target = load_target(args.target)
+    name = args.name or args.target.partition(":")[2].rsplit(".", 1)[-1]
+    session = _session(
+        args.model,
+        args.verbose,
+        "serve",
+        # a long-lived session: bounded memory, epochs that follow the load
+        memo_max_entries=args.memo_max_entries,
+        graph_max_records=args.graph_max_records,
+        optimizer=OptimizerConfig(epoch_closing="adaptive"),
+    )
+    if session is None:
+        return 1
+
+    def ready(url: str) -> None:
+        print(f"halo serve: {args.target} as {name!r} on {url}", flush=True)
+
+    with session:
+        serve(target, session, config, name=name, on_ready=ready)
+    print("halo serve: stopped", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="halo",
@@ -173,6 +223,50 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
     _journal_args(batch)
     batch.set_defaults(func=_cmd_batch)
+
+    srv = sub.add_parser(
+        "serve",
+        help="serve a graph or a team factory behind LangGraph's HTTP run API",
+        description=(
+            "Serve TARGET (MODULE:ATTR: a compiled LangGraph graph or a zero-argument AutoGen "
+            "team factory) over HTTP: LangGraph's stateless runs (POST /runs/wait, /runs/stream, "
+            "/runs/batch, /assistants/search) for langgraph_sdk clients, a team's plain "
+            'POST /runs/wait {"task": ...}, GET /metrics (Prometheus), /health and /ok. Every '
+            "run is a Halo instance: the calls of the runs in flight coalesce. SIGTERM drains."
+        ),
+    )
+    srv.add_argument("target", help="MODULE:ATTR, e.g. my_app.graphs:graph")
+    srv.add_argument("--name", help="the assistant / graph id clients name (default: ATTR)")
+    srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    srv.add_argument("--port", type=int, default=2024, help="default 2024; 0 = any free port")
+    srv.add_argument(
+        "--token",
+        help="bearer token clients must send (default $HALO_SERVE_TOKEN); required beyond loopback",
+    )
+    srv.add_argument("--live", type=int, help="runs executing at once (default: the session's)")
+    srv.add_argument("--queued", type=int, default=1024, help="runs waiting; beyond: 429")
+    srv.add_argument("--deadline-s", type=float, default=300.0, help="a run's deadline")
+    srv.add_argument("--drain-s", type=float, default=60.0, help="SIGTERM: time to drain")
+    srv.add_argument(
+        "--model",
+        default="smollm2",
+        help="the engine every chat model goes to: smollm2 (embedded, default), tiny, a model "
+        "dir or HF id",
+    )
+    srv.add_argument(
+        "--memo-max-entries",
+        type=int,
+        default=100_000,
+        help="finished results the dedup memo keeps (least recently used dropped; default 100k)",
+    )
+    srv.add_argument(
+        "--graph-max-records",
+        type=int,
+        default=50_000,
+        help="call records the consolidated graph keeps (oldest finished dropped; default 50k)",
+    )
+    srv.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
+    srv.set_defaults(func=_cmd_serve)
     return parser
 
 
