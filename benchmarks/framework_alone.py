@@ -34,7 +34,8 @@ from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
 from benchmarks.fleet import ROLES
-from benchmarks.runners import Measured, chat_models, cpu_clock
+from benchmarks.runners import Measured, cpu_clock
+from benchmarks.suite.workloads import chat_models
 
 
 def call_key(model: str, messages: Sequence[BaseMessage]) -> str:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fleet import ROLES
 from benchmarks.oracle import Recording, replay
+from benchmarks.suite.workloads import chat_models
 from halo_core.backends.base import EngineCounters
 
 
@@ -146,27 +146,6 @@ def load_example(name: str) -> Any:
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(f"examples.{name}")
-
-
-def chat_models(
-    urls: Mapping[str, str], max_tokens: int, cls: Any = None, **extra: Any
-) -> dict[str, Any]:
-    """The suite's chat model per role (greedy, ``max_tokens``): ``ChatOpenAI`` (or ``cls``,
-    given ``extra`` fields too) on the server at ``urls[role]``."""
-    from langchain_openai import ChatOpenAI
-
-    make = cls or ChatOpenAI
-    return {
-        r: make(
-            model=r,
-            base_url=urls[r],
-            api_key="unused",
-            temperature=0,
-            max_tokens=max_tokens,
-            **extra,
-        )
-        for r in ROLES
-    }
 
 
 def graph_on_servers(wl: Any, urls: Mapping[str, str], max_tokens: int) -> Any:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
-__all__ = ["comparable", "first_difference", "mismatches"]
+__all__ = ["comparable", "first_difference", "messages_from_json", "mismatches"]
 
 
 def comparable(value: Any, ids: dict[str, str] | None = None) -> Any:
@@ -85,3 +85,24 @@ def mismatches(got: Sequence[Any], expected: Sequence[Any]) -> dict[int, str]:
         for i, (g, e) in enumerate(zip(got, expected, strict=True))
         if (d := first_difference(comparable(g), comparable(e)))
     }
+
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
+    "ai": AIMessage,
+    "human": HumanMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+def messages_from_json(value: Any) -> Any:
+    """A served graph's JSON output (``halo serve``, LangGraph's server) with its messages
+    made messages again, so :func:`mismatches` compares it with a local run's."""
+    if isinstance(value, dict):
+        cls = _MESSAGE_TYPES.get(value.get("type", ""))
+        if cls is not None and "content" in value:
+            return cls.model_validate(value)
+        return {k: messages_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [messages_from_json(v) for v in value]
+    return value

@@ -18,11 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph_sdk import get_client
 
 from halo_adapters.serve import ServeConfig, serving
-from halo_adapters.testing import mismatches
+from halo_adapters.testing import messages_from_json, mismatches
 from halo_core import Session
 from tests import serve_targets
 
@@ -31,25 +30,6 @@ pytestmark = pytest.mark.engine
 TOKEN = "s3cret-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TOPICS = [f"topic {i % 5}" for i in range(12)]
-MESSAGE_TYPES = {
-    "ai": AIMessage,
-    "human": HumanMessage,
-    "system": SystemMessage,
-    "tool": ToolMessage,
-}
-
-
-def from_json(value: Any) -> Any:
-    """The server's JSON with messages made messages again (to compare with
-    :func:`halo_adapters.testing.mismatches`)."""
-    if isinstance(value, dict):
-        cls = MESSAGE_TYPES.get(value.get("type", ""))
-        if cls is not None and "content" in value:
-            return cls.model_validate(value)
-        return {k: from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_json(v) for v in value]
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +78,15 @@ def test_sdk_wait_stream_and_batch_give_what_the_graph_gives_without_halo(
 
     summary_before = halo.totals()
     waited, streams, joined, statuses = asyncio.run(drive())
-    assert mismatches(from_json(waited), reference) == {}
-    assert mismatches(from_json(joined), reference[:4]) == {}
+    assert mismatches(messages_from_json(waited), reference) == {}
+    assert mismatches(messages_from_json(joined), reference[:4]) == {}
     assert statuses == ["success"] * 4
     for parts, expected in zip(streams, TOPICS[:4], strict=True):
         assert parts[0][0] == "metadata" and "run_id" in parts[0][1]
         values = [d for e, d in parts if e == "values"]
         updates = [d for e, d in parts if e == "updates"]
-        assert mismatches(from_json(values[-1:]), [reference[TOPICS.index(expected)]]) == {}
+        final = messages_from_json(values[-1:])
+        assert mismatches(final, [reference[TOPICS.index(expected)]]) == {}
         assert [list(u) for u in updates] == [["research"], ["draft"], ["review"]]
     # identical runs coalesced: 5 distinct topics, 20 runs, two chat calls each
     totals = halo.totals()

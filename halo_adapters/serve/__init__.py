@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -53,7 +53,7 @@ def _server(
     config: ServeConfig,
     name: str,
     on_ready: Callable[[str], None] | None,
-) -> _Server:
+) -> _Server:  # the app on uvicorn, not started
     app = create_app(served(target, name), session, config)
     uv = uvicorn.Config(
         app,
@@ -72,23 +72,30 @@ def serve(
     config: ServeConfig,
     *,
     name: str = "graph",
+    models: Mapping[str, str] | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``target`` on ``session`` until SIGTERM / SIGINT (then drain accepted runs, at most
     ``config.drain_s``); ``on_ready(url)`` once listening. Every framework call goes through
-    ``session`` (one binding, unmapped models to its default engine)."""
-    with bind(session, unmapped="default"):
+    ``session``: ``models`` maps the framework's model ids to its engines (default: every model
+    to its default engine), as :func:`halo_adapters.bind`."""
+    with bind(session, models):
         _server(target, session, config, name, on_ready).run()
 
 
 @contextlib.contextmanager
 def serving(
-    target: Any, session: Session, config: ServeConfig, *, name: str = "graph"
+    target: Any,
+    session: Session,
+    config: ServeConfig,
+    *,
+    name: str = "graph",
+    models: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """:func:`serve` on a background thread (a notebook, a test): yields the server's URL once
     it listens; leaving the block stops it as SIGTERM would (accepted runs drain)."""
     ready: queue.Queue[str] = queue.Queue()
-    with bind(session, unmapped="default"):
+    with bind(session, models):
         server = _server(target, session, config, name, ready.put)
         thread = threading.Thread(target=server.run, name="halo-serve", daemon=True)
         thread.start()

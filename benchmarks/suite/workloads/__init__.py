@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from types import ModuleType
+from typing import Any
 
 #: Workload name -> module (relative to this package).
 MODULES: dict[str, str] = {
@@ -56,6 +57,28 @@ def available() -> dict[str, ModuleType]:
         except ImportError:
             continue
     return found
+
+
+def chat_models(
+    urls: Mapping[str, str], max_tokens: int, cls: Any = None, **extra: Any
+) -> dict[str, Any]:
+    """The suite's chat model per role (greedy, ``max_tokens``): ``ChatOpenAI`` (or ``cls``,
+    given ``extra`` fields too) on the server at ``urls[role]``
+    (what the suite's graphs are built with, in the benchmark and in LangGraph's own server)."""
+    from langchain_openai import ChatOpenAI
+
+    make = cls or ChatOpenAI
+    return {
+        r: make(
+            model=r,
+            base_url=urls[r],
+            api_key="unused",
+            temperature=0,
+            max_tokens=max_tokens,
+            **extra,
+        )
+        for r in urls
+    }
 
 
 class _Registry(Mapping[str, ModuleType]):
