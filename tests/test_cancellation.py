@@ -12,6 +12,7 @@ import pytest
 
 from halo_core import OptimizerConfig, Session
 from halo_core.testing.fake_engine import FakeEngine
+from tests.waiting import held, until
 
 
 def _msg(text: str) -> list[dict[str, str]]:
@@ -28,27 +29,19 @@ def _errors(s: Session) -> list[str]:
     return [r.error for r in s.graph if r.error is not None]
 
 
-async def _until(ready: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-
-
 @pytest.mark.timeout(30)
 def test_cancelling_one_of_two_merged_callers_keeps_the_request(
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(epoch_window_s=0.05)
-    engine = _engine(s)
-    engine.hold = True
+    engine = held(s)
 
     async def main() -> tuple[asyncio.Future[Any], Any]:
         gives_up = asyncio.ensure_future(s.achat(_msg("same")))
         stays = asyncio.ensure_future(s.achat(_msg("same")))
-        await _until(lambda: engine.requests)
+        await until(lambda: engine.requests)
         gives_up.cancel()
-        await _until(lambda: _errors(s) == ["cancelled"])
+        await until(lambda: _errors(s) == ["cancelled"])
         assert engine.running == 1 and engine.aborted == []  # the other caller still waits
         engine.release()
         return gives_up, await stays
@@ -63,14 +56,13 @@ def test_cancelling_the_only_caller_aborts_the_request_and_later_calls_run_afres
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(epoch_window_s=0.05)
-    engine = _engine(s)
-    engine.hold = True
+    engine = held(s)
 
     async def main() -> Any:
         task = asyncio.ensure_future(s.achat(_msg("q")))
-        await _until(lambda: engine.requests)
+        await until(lambda: engine.requests)
         task.cancel()
-        await _until(lambda: engine.aborted)
+        await until(lambda: engine.aborted)
         assert engine.running == 0
         engine.release()
         # identical: neither joined to the aborted request nor served its cancellation
@@ -95,9 +87,9 @@ def test_cancelling_a_pending_call_removes_it_from_the_queue(
 
     async def main() -> None:
         task = asyncio.ensure_future(s.achat(_msg("q")))
-        await _until(pending)
+        await until(pending)
         task.cancel()
-        await _until(lambda: not pending())
+        await until(lambda: not pending())
 
     asyncio.run(main())
     [rec] = list(s.graph)
@@ -112,17 +104,16 @@ def test_followers_of_an_aborted_leader_are_sent_on_their_own(
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(wait_for_leader_prefill=True, epoch_window_s=0.2)
-    engine = _engine(s)
-    engine.hold = True
+    engine = held(s)
     shared = "a long shared system prompt "
 
     async def main() -> list[Any]:
         leader = asyncio.ensure_future(s.achat(_msg(f"{shared}and the longest question")))
         followers = [asyncio.ensure_future(s.achat(_msg(f"{shared}{i}"))) for i in range(2)]
-        await _until(lambda: engine.requests)
+        await until(lambda: engine.requests)
         assert len(engine.requests) == 1  # the followers wait for the leader's prefill
         leader.cancel()
-        await _until(lambda: len(engine.requests) == 3)
+        await until(lambda: len(engine.requests) == 3)
         engine.release()
         return list(await asyncio.gather(*followers))
 
@@ -136,16 +127,15 @@ def test_a_follower_cancelled_before_its_leader_prefilled_is_never_sent(
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(wait_for_leader_prefill=True, epoch_window_s=0.2)
-    engine = _engine(s)
-    engine.hold = True
+    engine = held(s)
     shared = "a long shared system prompt "
 
     async def main() -> Any:
         leader = asyncio.ensure_future(s.achat(_msg(f"{shared}and the longest question")))
         follower = asyncio.ensure_future(s.achat(_msg(f"{shared}0")))
-        await _until(lambda: engine.requests)
+        await until(lambda: engine.requests)
         follower.cancel()
-        await _until(lambda: _errors(s) == ["cancelled"])
+        await until(lambda: _errors(s) == ["cancelled"])
         engine.release()
         return await leader
 
@@ -166,7 +156,7 @@ def test_real_engine_aborts_the_request_of_a_cancelled_achat(halo: Session) -> N
     async def main() -> None:
         story = _msg("Tell a very long story.")
         task = asyncio.ensure_future(halo.achat(story, max_tokens=max_tokens, ignore_eos=True))
-        await _until(lambda: ran().steps >= 2, timeout_s=120)  # prefilled, decoding
+        await until(lambda: ran().steps >= 2, timeout_s=120)  # prefilled, decoding
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from halo_core import DeadlineExceeded, OnlineRuns, QueueFull, Session
-from halo_core.testing.fake_engine import FakeEngine
+from tests.waiting import held, until
 
 
 def _msg(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
-
-
-async def _until(ready: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
 
 
 @pytest.mark.timeout(30)
@@ -31,9 +23,7 @@ def test_runs_beyond_live_and_queued_are_refused_and_the_rest_finish(
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(epoch_window_s=0.01)
-    engine = s.engines["m"]
-    assert isinstance(engine, FakeEngine)
-    engine.hold = True
+    engine = held(s)
     runs = OnlineRuns(s, live=2, queued=3)
 
     async def ask(i: int) -> str:
@@ -44,7 +34,7 @@ def test_runs_beyond_live_and_queued_are_refused_and_the_rest_finish(
         with pytest.raises(QueueFull) as refused:
             runs.start(ask, 5)
         assert refused.value.retry_after_s >= 1
-        await _until(lambda: runs.counts.live == 2 and runs.counts.waiting == 3)
+        await until(lambda: runs.counts.live == 2 and runs.counts.waiting == 3)
         engine.release()
         out = await asyncio.gather(*tasks)
         assert await runs.drain(5)
@@ -62,9 +52,7 @@ def test_a_cancelled_run_whose_sync_code_still_waits_aborts_its_engine_request(
     """A sync node under ``ainvoke`` waits on its call in an executor thread that asyncio cannot
     cancel: the run's instance ends, and its outstanding call is cancelled and aborted."""
     s = fake_session(epoch_window_s=0.01)
-    engine = s.engines["m"]
-    assert isinstance(engine, FakeEngine)
-    engine.hold = True
+    engine = held(s)
     runs = OnlineRuns(s, live=4, queued=0)
 
     async def sync_node(_: int) -> str:  # as LangChain runs one: in the caller's context
@@ -75,9 +63,9 @@ def test_a_cancelled_run_whose_sync_code_still_waits_aborts_its_engine_request(
 
     async def main() -> None:
         task = runs.start(sync_node, 0)
-        await _until(lambda: engine.running == 1)
+        await until(lambda: engine.running == 1)
         task.cancel()
-        await _until(lambda: engine.aborted != [])
+        await until(lambda: engine.aborted != [])
 
     asyncio.run(main())
     assert len(engine.aborted) == 1 and s.counters()["m"].aborted == 1
@@ -90,9 +78,7 @@ def test_a_run_past_its_deadline_fails_with_deadline_exceeded(
     fake_session: Callable[..., Session],
 ) -> None:
     s = fake_session(epoch_window_s=0.01)
-    engine = s.engines["m"]
-    assert isinstance(engine, FakeEngine)
-    engine.hold = True
+    engine = held(s)
     runs = OnlineRuns(s, live=1, queued=1)
 
     async def ask(_: int) -> str:
