@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from halo_adapters.binding import bind
@@ -88,9 +88,12 @@ def run_rows(
     journal: Journal | None = None,
     keys: Sequence[Any] | None = None,
     progress: bool | None = None,
+    models: Mapping[str, str] | None = None,
 ) -> RunReport:
-    """Run ``target`` over ``rows`` as Halo instances (every chat model the target uses goes to
-    the session's default engine unless it names another)."""
+    """Run ``target`` over ``rows`` as Halo instances. ``models`` maps the target's model ids
+    to the session's engines (as :func:`halo_adapters.bind`); without it every chat model the
+    target uses goes to the session's default engine."""
+    unmapped: Any = None if models else "default"
     if _is_graph(target):
         from halo_adapters import langgraph
 
@@ -101,7 +104,8 @@ def run_rows(
             journal=journal,
             keys=keys,
             progress=progress,
-            unmapped="default",
+            models=models,
+            unmapped=unmapped,
         )
     if callable(target) and _arity(target) == 0:
         from halo_adapters import autogen
@@ -117,9 +121,10 @@ def run_rows(
             journal=journal,
             keys=keys,
             progress=progress,
-            unmapped="default",
+            models=models,
+            unmapped=unmapped,
         )
-    with bind(session, unmapped="default"):
+    with bind(session, models, unmapped=unmapped):
         return session.run(target, rows, journal=journal, keys=keys, progress=progress)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -44,18 +45,49 @@ def _logging(verbose: bool) -> None:
     )
 
 
-def _session(model: str, verbose: bool, command: str, **settings: Any) -> Session | None:
+def _session(
+    model: str | None,
+    verbose: bool,
+    command: str,
+    config_file: Path | None = None,
+    **defaults: Any,
+) -> Session | None:
+    """The command's session: one engine of ``model`` (default smollm2), or the
+    ``SessionConfig`` a JSON file gives (``defaults`` fill what it leaves out)."""
+    settings = {**defaults, "engine_log_level": "info" if verbose else "error"}
+    if config_file is not None:
+        if model is not None:
+            raise ConfigError("give --model or --config, not both (the file names the engines)")
+        try:
+            settings |= json.loads(config_file.read_text())
+            config = SessionConfig.model_validate(settings)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"--config {config_file}: {e}") from None
+        except pydantic.ValidationError as e:
+            raise ConfigError(f"--config {config_file}: {_wrong(e, '')}") from None
+    else:
+        engine = EngineConfig(model=model or "smollm2")
+        config = SessionConfig(engines={"default": engine}, **settings)
     try:
-        return Session(
-            SessionConfig(
-                engines={"default": EngineConfig(model=model)},
-                engine_log_level="info" if verbose else "error",
-                **settings,
-            )
-        )
+        return Session(config)
     except (ConfigError, RuntimeError) as e:
         print(f"halo {command}: could not start the engine: {e}", file=sys.stderr)
         return None
+
+
+def _wrong(e: pydantic.ValidationError, prefix: str) -> str:
+    """A validation error's fields and messages on one line (``prefix``: an option's dashes)."""
+    return "; ".join(f"{prefix}{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+
+
+def _models(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--map ID=KEY`` options as a model mapping (None: none given)."""
+    if not pairs:
+        return None
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise ConfigError(f"--map {bad[0]!r}: give MODEL_ID=ENGINE_KEY")
+    return dict(p.split("=", 1) for p in pairs)
 
 
 def _journal(args: argparse.Namespace) -> Journal | None:
@@ -108,7 +140,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     keys = rows.row_keys(inputs, args.key)
     journal = _journal(args)
     print(f"halo batch: {len(inputs)} rows of {args.input} through {args.target}", flush=True)
-    session = _session(args.model, args.verbose, "batch")
+    session = _session(args.model, args.verbose, "batch", args.config)
     if session is None:
         return 1
     with session, journal or contextlib.nullcontext():
@@ -116,6 +148,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             target,
             inputs,
             session=session,
+            models=_models(args.map),
             journal=journal,
             keys=keys if journal is not None else None,  # --key also names output rows
             progress=not args.no_progress,
@@ -143,14 +176,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             drain_s=args.drain_s,
         )
     except pydantic.ValidationError as e:
-        wrong = "; ".join(f"--{'-'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise ConfigError(wrong.replace("_", "-")) from None
+        raise ConfigError(_wrong(e, "--").replace("_", "-")) from None
     target = load_target(args.target)
     name = args.name or args.target.partition(":")[2].rsplit(".", 1)[-1]
+    models = _models(args.map)
     session = _session(
         args.model,
         args.verbose,
         "serve",
+        args.config,
         # a long-lived session: bounded memory, epochs that follow the load
         memo_max_entries=args.memo_max_entries,
         graph_max_records=args.graph_max_records,
@@ -163,7 +197,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"halo serve: {args.target} as {name!r} on {url}", flush=True)
 
     with session:
-        serve(target, session, config, name=name, on_ready=ready)
+        serve(target, session, config, name=name, models=models, on_ready=ready)
     print("halo serve: stopped", flush=True)
     return 0
 
@@ -213,12 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--input", type=Path, required=True, help="rows: .jsonl, .csv or .parquet")
     batch.add_argument("--output", type=Path, required=True, help="results: .jsonl or .parquet")
     batch.add_argument("--key", help="column of row ids naming the instances in the journal")
-    batch.add_argument(
-        "--model",
-        default="smollm2",
-        help="the engine every chat model goes to: smollm2 (embedded, default), tiny, a model "
-        "dir or HF id",
-    )
+    _engine_args(batch)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
     _journal_args(batch)
@@ -247,12 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--queued", type=int, default=1024, help="runs waiting; beyond: 429")
     srv.add_argument("--deadline-s", type=float, default=300.0, help="a run's deadline")
     srv.add_argument("--drain-s", type=float, default=60.0, help="SIGTERM: time to drain")
-    srv.add_argument(
-        "--model",
-        default="smollm2",
-        help="the engine every chat model goes to: smollm2 (embedded, default), tiny, a model "
-        "dir or HF id",
-    )
+    _engine_args(srv)
     srv.add_argument(
         "--memo-max-entries",
         type=int,
@@ -268,6 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
     srv.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        help="the one engine every chat model goes to: smollm2 (embedded, default), tiny, a "
+        "model dir or HF id",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="a JSON file of SessionConfig fields instead (several engines, optimizer, bounds), "
+        'e.g. {"engines": {"small": {"model": "..."}, "large": {"model": "..."}}}',
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="MODEL_ID=ENGINE_KEY",
+        help="send the framework's model MODEL_ID (ChatOpenAI(model=...)) to the engine "
+        "ENGINE_KEY; repeat for each (default: every model to the first engine)",
+    )
 
 
 def _journal_args(p: argparse.ArgumentParser) -> None:
