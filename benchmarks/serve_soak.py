@@ -2,9 +2,10 @@
 
     python -m benchmarks.serve_soak --requests 20000 [--model tiny]
 
-One process serves a small LangGraph graph (a pure tool, one chat call; 5,000 distinct topics, so
-the memo fills and then evicts) with ``halo_adapters.serve.serving`` on the engine host, bounded
-as the ``halo serve`` command bounds it, and drives it over HTTP with ``--concurrency`` clients.
+One process serves a small LangGraph graph (a pure tool, one greedy chat call; 5,000 distinct
+topics, so the memo fills and then evicts) with ``halo_adapters.serve.serving`` on the engine
+host, its memo and graph bounded (smaller than the ``halo serve`` command's defaults, so the
+bounds bind early), and drives it over HTTP with ``--concurrency`` clients.
 At each checkpoint it prints this process's RSS (server and client), the engine host's, and what
 the session holds (graph records, memo entries); the rows go to ``--out`` as JSON.
 """
@@ -43,7 +44,9 @@ def make_graph() -> Any:
         """Facts about a topic."""
         return f"{topic} has {len(topic)} letters."
 
-    model = ChatOpenAI(model="soak", base_url="http://127.0.0.1:9/v1", api_key="none", max_tokens=8)
+    model = ChatOpenAI(
+        model="soak", base_url="http://127.0.0.1:9/v1", api_key="none", temperature=0, max_tokens=8
+    )
 
     def research(state: State) -> State:
         return {"facts": facts_of.invoke({"topic": state["topic"]})}
@@ -73,8 +76,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--topics", type=int, default=5_000, help="distinct inputs (they repeat)")
     p.add_argument("--model", default="tiny")
-    p.add_argument("--memo-max-entries", type=int, default=100_000)
-    p.add_argument("--graph-max-records", type=int, default=50_000)
+    # small enough to bind early in the soak (the command's defaults are 100,000 / 50,000)
+    p.add_argument("--memo-max-entries", type=int, default=2_000)
+    p.add_argument("--graph-max-records", type=int, default=10_000)
     p.add_argument("--out", type=Path, help="write the rows here as JSON")
     args = p.parse_args(argv)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")

@@ -291,3 +291,17 @@ def _until(cond: Any, timeout_s: float = 60) -> None:
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_the_serve_example_gives_what_the_graph_gives_without_halo(
+    halo: Session, vllm_server: str
+) -> None:
+    from examples import langgraph_map_reduce as map_reduce
+    from examples._common import chat_model
+    from examples.serve_map_reduce import serve_and_ask
+
+    inputs = map_reduce.make_inputs(6)
+    graph = map_reduce.build_graph(chat_model("tiny-chat", vllm_server, 48))
+    expected = graph.batch(inputs)  # no binding active: the graph talks to vllm serve
+    got = serve_and_ask(graph, halo, inputs)
+    assert mismatches(messages_from_json(got), expected) == {}
