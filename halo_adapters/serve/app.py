@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import secrets
@@ -126,13 +127,12 @@ class ServeApp:
             retry = str(round(e.retry_after_s))
             raise HTTPProblem(429, str(e), {"Retry-After": retry}) from None
         arrived = time.perf_counter()
-        task.add_done_callback(
-            lambda t: (
-                t.cancelled()
-                or t.exception()
-                or self.metrics.run_latency.observe(time.perf_counter() - arrived)
-            )
-        )
+
+        def observe(t: asyncio.Task[Any]) -> None:  # the latency of runs that answered
+            if not t.cancelled() and t.exception() is None:
+                self.metrics.run_latency.observe(time.perf_counter() - arrived)
+
+        task.add_done_callback(observe)
         return task
 
     async def invoke(self, run: RunCreate) -> Any:
@@ -140,9 +140,11 @@ class ServeApp:
 
     def keep(self, run_id: str, thread_id: str, record: dict[str, Any], task: Any) -> None:
         self.background[run_id] = (thread_id, record, task)
-        done = [k for k, (_, _, t) in self.background.items() if t.done()]
-        for k in done[: max(0, len(self.background) - self.config.kept_runs)]:
-            del self.background[k]
+        excess = len(self.background) - self.config.kept_runs
+        if excess > 0:  # drop the oldest finished runs (a run still going is kept)
+            done = (k for k, (_, _, t) in self.background.items() if t.done())
+            for k in list(itertools.islice(done, excess)):
+                del self.background[k]
 
 
 def _config(run: RunCreate) -> dict[str, Any]:

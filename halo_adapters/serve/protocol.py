@@ -13,22 +13,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from halo_adapters.serve.targets import STREAM_MODES
 
 #: Protocol fields about threads, checkpoints, interrupts, webhooks or scheduling: accepted
-#: only at the value a stateless run implies; anything else is refused with 501 by name.
-NOT_SERVED: dict[str, Any] = {
-    "command": None,
-    "checkpoint": None,
-    "checkpoint_id": None,
-    "checkpoint_during": None,
-    "interrupt_before": None,
-    "interrupt_after": None,
-    "webhook": None,
-    "after_seconds": None,
-    "feedback_keys": None,
-    "if_not_exists": None,
-    "stream_subgraphs": False,
-    "stream_resumable": False,
-    "strict_resume": None,
-}
+#: only at their defaults (what a stateless run implies); anything else is refused with 501.
+NOT_SERVED = (
+    "command",
+    "checkpoint",
+    "checkpoint_id",
+    "checkpoint_during",
+    "interrupt_before",
+    "interrupt_after",
+    "webhook",
+    "after_seconds",
+    "feedback_keys",
+    "if_not_exists",
+    "stream_subgraphs",
+    "stream_resumable",
+    "strict_resume",
+)
 
 
 class RunCreate(BaseModel):
@@ -63,7 +63,8 @@ class RunCreate(BaseModel):
 
     def not_served(self) -> list[str]:
         """The fields this run sets that a stateless ``halo serve`` run does not serve."""
-        named = [k for k, default in NOT_SERVED.items() if getattr(self, k) != default]
+        fields = type(self).model_fields
+        named = [k for k in NOT_SERVED if getattr(self, k) != fields[k].default]
         if self.on_completion == "keep":
             named.append("on_completion='keep' (no threads are kept)")
         bad = [m for m in self.modes() if m not in STREAM_MODES]
