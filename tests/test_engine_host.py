@@ -139,7 +139,7 @@ def test_a_killed_host_is_restarted_and_its_requests_sent_again(host: Session) -
     with host.optimizing(OptimizerConfig.direct()):
         expected = host.map(lambda m: host.chat(m, max_tokens=24).text, prompts, progress=False)
     engine: Any = host.engines["tiny"]
-    proc = engine.host._proc
+    proc = engine.host.link._proc
     killed = False
 
     def killer() -> None:  # SIGKILL the host while requests are in it
@@ -154,7 +154,7 @@ def test_a_killed_host_is_restarted_and_its_requests_sent_again(host: Session) -
     with host.optimizing(OptimizerConfig.direct()):
         got = host.map(lambda m: host.chat(m, max_tokens=24).text, prompts, progress=False)
     t.join()
-    assert killed and engine.deaths == 1 and engine.host._proc is not proc
+    assert killed and engine.deaths == 1 and engine.host.link._proc is not proc
     assert got == expected
 
 

@@ -46,6 +46,20 @@ class EngineCounters:
     step_s: float = 0.0
     #: Requests stopped by :meth:`Engine.abort` before they finished.
     aborted: int = 0
+    #: Requests a shared engine answered by another client's identical run (computed nothing;
+    #: not in ``requests``).
+    joined: int = 0
+    #: Requests sent to another replica after theirs went away (replicated engines).
+    moved: int = 0
+
+    def __add__(self, other: EngineCounters) -> EngineCounters:
+        """Two engines' (or replicas') counters together."""
+        return EngineCounters(
+            *(
+                getattr(self, f.name) + getattr(other, f.name)
+                for f in dataclasses.fields(EngineCounters)
+            )
+        )
 
     def __sub__(self, before: EngineCounters) -> EngineCounters:
         """What happened between two snapshots."""

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from halo_core.backends.base import EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.host import wire
@@ -82,26 +82,91 @@ class _Pending:
     started: bool = False
 
 
-class EngineHost:
-    """One engine host process and its channel (see the module doc)."""
+class HostLink(Protocol):
+    """Where an engine host runs and how to reach it: :meth:`open` gives a channel whose first
+    message is :class:`~wire.Ready` (or :class:`~wire.Fatal`); :meth:`close` lets it go."""
 
-    def __init__(self, configs: dict[str, EngineConfig]):
-        self.models = {key: model_path(key, cfg) for key, cfg in configs.items()}
-        self.settings = host_settings(configs)
+    def open(self, turns: TurnPolicy) -> wire.Channel: ...
+
+    def exit_status(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class ChildProcess:
+    """The engine host as a child process of this one, over a socket pair (the default)."""
+
+    def __init__(self, configs: dict[str, EngineConfig], models: dict[str, str]):
         self.configs = configs
+        self.models = models
+        self.settings = host_settings(configs)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def open(self, turns: TurnPolicy) -> wire.Channel:
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "halo_core.backends.host.loop", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=host_env(self.configs, self.settings),
+        )
+        theirs.close()
+        channel = wire.Channel(Connection(ours.detach()), wire.FromHost)
+        engines = {  # the models as resolved here (prepared once, named by path)
+            k: c.model_copy(update={"model": self.models[k]}).model_dump_json()
+            for k, c in self.configs.items()
+        }
+        channel.send(wire.Start(engines, turns))
+        return channel
+
+    def exit_status(self) -> str:
+        return f"exit code {self._proc.poll() if self._proc else None}"
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+class EngineHost:
+    """One engine host and its channel (see the module doc).
+
+    ``link`` says where the host runs (default: a child process); ``fronts`` share vLLM's
+    front ends between hosts of the same models; ``on_lost``, when given, is told (reader
+    thread, :attr:`gate` held) that the host went away, before it is reached again, and may take
+    the requests it held (:meth:`HostedEngineClient.take_pending`) to run elsewhere.
+    """
+
+    def __init__(
+        self,
+        configs: dict[str, EngineConfig],
+        link: HostLink | None = None,
+        fronts: dict[str, _Front] | None = None,
+        on_lost: Callable[[EngineHost], None] | None = None,
+    ):
+        self.models = {key: model_path(key, cfg) for key, cfg in configs.items()}
+        self.configs = configs
+        self.link = link if link is not None else ChildProcess(configs, self.models)
+        self.on_lost = on_lost
         self.deaths = 0
         self.max_restarts = min(c.max_restarts for c in configs.values())
         self.engines: dict[str, HostedEngineClient] = {}
         self._turns: TurnPolicy = "step"
         self._closed = False
         self._dead: EngineDiedError | None = None
+        #: Between its death and its restart (or its end).
+        self.restarting = False
         self._done = threading.Event()
         #: Held while a request is registered and sent, and across a restart (so a request is
         #: sent to the new host once: by its submit or by the restart, never both).
         self.gate = threading.Lock()
-        self._spawn()
+        self._channel = self.link.open(self._turns)
         try:
-            fronts = {k: _Front(k, c, self.models[k]) for k, c in configs.items()}  # meanwhile
+            if fronts is None:  # built meanwhile
+                fronts = {k: _Front(k, c, self.models[k]) for k, c in configs.items()}
             facts = self._ready()
         except BaseException:
             self._kill()
@@ -111,27 +176,18 @@ class EngineHost:
         self._reader = threading.Thread(target=self._read, name="halo-host-reader", daemon=True)
         self._reader.start()
 
-    # ---- process ----------------------------------------------------------------------------
-    def _spawn(self) -> None:
-        ours, theirs = socket.socketpair()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "halo_core.backends.host.loop", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            env=host_env(self.configs, self.settings),
-        )
-        theirs.close()
-        self._channel = wire.Channel(Connection(ours.detach()), wire.FromHost)
-        engines = {  # the models as resolved here (prepared once, named by path)
-            k: c.model_copy(update={"model": self.models[k]}).model_dump_json()
-            for k, c in self.configs.items()
-        }
-        self._channel.send(wire.Start(engines, self._turns))
+    @property
+    def dead(self) -> bool:
+        """Gone for good (its restarts spent)."""
+        return self._dead is not None
 
+    # ---- process ----------------------------------------------------------------------------
     def _ready(self) -> dict[str, wire.Facts]:
         try:
             msg = self._channel.recv()
-        except EOFError:
-            msg = wire.Fatal(f"the engine host exited ({self._proc.wait()}) before it was ready")
+        except (EOFError, OSError):
+            status = self.link.exit_status()
+            msg = wire.Fatal(f"the engine host exited ({status}) before it was ready")
         if isinstance(msg, wire.Fatal):
             which = f"engine {msg.engine!r}" if msg.engine else "the engine host"
             raise ConfigError(
@@ -143,11 +199,7 @@ class EngineHost:
 
     def _kill(self) -> None:
         self._channel.close()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        self.link.close()
 
     def send(self, message: Any) -> None:
         with self.gate:
@@ -169,7 +221,7 @@ class EngineHost:
             try:
                 msg = self._channel.recv()
             except (EOFError, OSError):
-                msg = wire.Fatal(f"the engine host exited ({self._proc.poll()})")
+                msg = wire.Fatal(f"the engine host exited ({self.link.exit_status()})")
             if isinstance(msg, wire.Stepped):
                 self.engines[msg.engine].stepped(msg)
             elif isinstance(msg, wire.Done):
@@ -187,9 +239,18 @@ class EngineHost:
         self.deaths += 1
         log.error("engine host died: %s", error)
         self._kill()
+        self.restarting = True
+        if self.on_lost is not None:
+            self.on_lost(self)
+        try:
+            return self._reopen(error)
+        finally:
+            self.restarting = False
+
+    def _reopen(self, error: str) -> bool:
         if self.deaths <= self.max_restarts:
             try:
-                self._spawn()
+                self._channel = self.link.open(self._turns)
                 self._ready()
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
@@ -307,14 +368,30 @@ class HostedEngineClient:
         except Exception as e:  # this request's own fault
             on_done(e)
             return
-        pending = _Pending(core_request, params, on_first_token, on_done)
+        self.adopt(_Pending(core_request, params, on_first_token, on_done))
+
+    def adopt(self, pending: _Pending) -> None:
+        """Register a built request and send it to the host (also one another host of the
+        same model held: the request is plain data)."""
+        rid = pending.core_request.request_id
+        pending.started = False
         with self.host.gate:  # registered before it is sent: the reply may come at once
-            self._pending[request.request_id] = pending
+            self._pending[rid] = pending
             try:
-                self.host.send_held(wire.Submit(self.key, [core_request]))
+                self.host.send_held(wire.Submit(self.key, [pending.core_request]))
             except EngineDiedError as e:
-                del self._pending[request.request_id]
-                on_done(e)
+                del self._pending[rid]
+                pending.on_done(e)
+
+    def take_pending(self) -> list[_Pending]:
+        """Every request still pending, no longer this engine's (:attr:`EngineHost.gate` held)."""
+        pending, self._pending = self._pending, {}
+        return list(pending.values())
+
+    @property
+    def outstanding(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
 
     def abort(self, request_ids: list[str]) -> None:
         """Forget these requests and tell the host to abort them."""
@@ -342,14 +419,17 @@ class HostedEngineClient:
             if (p := self._pending.get(rid)) is not None and not p.started:
                 p.started = True
                 p.on_first_token()
-        requests = prompt = output = hits = 0
+        requests = prompt = output = hits = joined = 0
         for f in msg.finished:
             p = self._pending.pop(f.request_id, None)
             if p is None:
                 continue
             n_prompt = len(p.core_request.prompt_token_ids)
-            requests, prompt, output = requests + 1, prompt + n_prompt, output + len(f.token_ids)
-            hits += f.cached_tokens
+            if f.joined:  # another client's identical request computed it
+                joined += 1
+            else:
+                requests, prompt = requests + 1, prompt + n_prompt
+                output, hits = output + len(f.token_ids), hits + f.cached_tokens
             p.on_done(self._result(p, f, n_prompt))
         for failure in msg.failed:
             if (p := self._pending.pop(failure.request_id, None)) is not None:
@@ -365,6 +445,7 @@ class HostedEngineClient:
                 c.steps + ran,
                 c.step_s + (msg.seconds if ran else 0.0),
                 c.aborted,
+                c.joined + joined,
             )
 
     def _result(self, p: _Pending, f: wire.Finished, n_prompt: int) -> ChatResult | BaseException:

@@ -20,10 +20,14 @@ from vllm.v1.engine import EngineCoreRequest
 
 # ---- to the host ----------------------------------------------------------------------------
 class Start(msgspec.Struct, tag=True):
-    """Build these engines: engine key → its :class:`EngineConfig` as JSON."""
+    """Build these engines: engine key → its :class:`EngineConfig` as JSON. ``shared``: the
+    host serves several clients (a Ray replica), and an identical greedy request of another
+    client joins the run already under way, or takes the answer of a finished one (up to
+    ``shared`` remembered)."""
 
     engines: dict[str, str]
     turns: str = "step"
+    shared: int = 0
 
 
 class Submit(msgspec.Struct, tag=True):
@@ -74,13 +78,15 @@ class Ready(msgspec.Struct, tag=True):
 
 
 class Finished(msgspec.Struct):
-    """A finished request: its output token ids, its text as vLLM detokenizes it, and why."""
+    """A finished request: its output token ids, its text as vLLM detokenizes it, and why.
+    ``joined``: answered by an identical request's run (a shared host), computed nothing."""
 
     request_id: str
     token_ids: list[int]
     text: str
     finish_reason: str
     cached_tokens: int
+    joined: bool = False
 
 
 class Failed(msgspec.Struct):
