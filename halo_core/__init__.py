@@ -14,6 +14,7 @@ from halo_core.errors import (
     HaloError,
     LLMCallError,
     MalformedCallError,
+    RemoteInstanceError,
     ToolCallError,
 )
 from halo_core.graph import CallRecord, ConsolidatedGraph, EpochSizes, GraphSummary, Stats, Totals
@@ -61,6 +62,7 @@ __all__ = [
     "PlanEdge",
     "PlanNode",
     "QueueFull",
+    "RemoteInstanceError",
     "RetryPolicy",
     "RunReport",
     "Session",

@@ -55,3 +55,12 @@ class EngineDiedError(HaloError):
             f"engine {engine!r} died {deaths} times (last: {type(last).__name__}: {last}) and "
             "is not restarted again: raise EngineConfig.max_restarts, or see the engine's log"
         )
+
+
+class RemoteInstanceError(HaloError):
+    """An instance that failed in another process (a shard of a sharded batch): its key and
+    its error as that process reported it."""
+
+    def __init__(self, key: str, error: str):
+        self.key, self.error = key, error
+        super().__init__(f"instance {key!r} failed: {error}")

@@ -58,6 +58,8 @@ class RunReport:
     makespan: Predicted | None = None
     #: What the journal did in a journaled run (instances resumed, calls answered from it).
     journal: JournalCounts | None = None
+    #: Counter deltas per replica of the engines spread over replicas (the Ray backend).
+    replicas: dict[str, list[EngineCounters]] = field(default_factory=dict)
 
     def consumers(self, call_ids: Iterable[int]) -> list[int]:
         """Input indices of the instances that got these calls' outputs: each call's own
@@ -95,9 +97,24 @@ class RunReport:
                 *(f"engine {key:<9} {t.describe('busy')}" for key, t in self.engine_time.items()),
                 *([f"calls' makespan  {self.makespan.describe()}"] if self.makespan else []),
                 *([self.journal.format()] if self.journal else []),
+                *(
+                    f"replicas {key:<7} " + _replica_line(counts, self.engine.get(key))
+                    for key, counts in self.replicas.items()
+                ),
                 f"wall time        {self.wall_s:.2f} s",
             ]
         )
+
+
+def _replica_line(counts: list[EngineCounters], total: EngineCounters | None) -> str:
+    """``r0 40 requests / 1,234 cached tokens / 3.2 s busy; r1 ...; 3 calls moved``."""
+    parts = [
+        f"r{i} {c.requests} requests / {c.prefix_cache_hits:,} cached tokens / "
+        f"{c.step_s:.1f} s busy" + (f" / {c.joined} joined" if c.joined else "")
+        for i, c in enumerate(counts)
+    ]
+    moved = total.moved if total is not None else 0
+    return "; ".join(parts) + (f"; {moved} calls moved" if moved else "")
 
 
 def predicted_busy_s(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from halo_core.backends.base import Engine
 from halo_core.backends.host.settings import HostSettings
+from halo_core.backends.ray.settings import RaySettings
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError
 
@@ -112,6 +113,15 @@ def _vllm_host(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
     return dict(EngineHost(configs).engines)
 
 
+def _ray(configs: dict[str, EngineConfig]) -> dict[str, Engine]:
+    try:
+        from halo_core.backends.ray.engine import start
+    except ImportError as e:
+        raise ConfigError(f"backend 'ray' needs Ray: pip install 'halo-batch[ray]' ({e})") from None
+    return start(configs)
+
+
 register("vllm", one_by_one(_vllm_inprocess))
 register("vllm-mp", one_by_one(_vllm_multiprocess))
 register("vllm-host", _vllm_host, HostSettings)
+register("ray", _ray, RaySettings)

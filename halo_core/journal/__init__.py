@@ -136,8 +136,9 @@ class Journal:
         self.store.close()
 
     # ---- a run -------------------------------------------------------------------------------
+    @staticmethod
     def keys(
-        self, inputs: Sequence[Any], keys: Sequence[Any] | None, hashes: Sequence[str] | None = None
+        inputs: Sequence[Any], keys: Sequence[Any] | None, hashes: Sequence[str] | None = None
     ) -> list[str]:
         """Each input's instance key: the user's (a row id), else position and input hash
         (``hashes``, if the caller has them)."""

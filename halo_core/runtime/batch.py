@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("halo")
 
 #: A run's starting marks: engine counters, planning time so far, each engine's step cost.
-_Marks = tuple[dict[str, EngineCounters], float, dict[str, StepCost | None]]
+_Marks = tuple[
+    dict[str, EngineCounters], float, dict[str, StepCost | None], dict[str, list[EngineCounters]]
+]
 
 
 @dataclass
@@ -203,7 +205,7 @@ def _widen_default_executor(loop: asyncio.AbstractEventLoop, threads: int) -> No
 def _marks(session: Session) -> tuple[_Marks, int, float]:
     costs = {k: session.step_cost(k) for k in session.engines}
     return (
-        (session.counters(), session._processor.plan_s, costs),
+        (session.counters(), session._processor.plan_s, costs, _replicas(session)),
         session.graph.next_call_id(),
         time.perf_counter(),
     )
@@ -219,9 +221,14 @@ def _report(
     journal: Journal | None,
 ) -> RunReport:
     wall = time.perf_counter() - t0
-    counters, plan_s, costs = before
+    counters, plan_s, costs, replicas = before
     after = session.counters()
     delta = {k: after[k] - counters[k] for k in after}
+    replicas_after = _replicas(session)
+    replica_delta = {
+        k: [a - b for a, b in zip(now, replicas[k], strict=True)]
+        for k, now in replicas_after.items()
+    }
     records = [r for r in session.graph if r.call_id >= since]
     if session.graph.newest_dropped >= since:
         log.warning(
@@ -245,7 +252,17 @@ def _report(
         {k: Predicted(d.step_s, predicted.get(k)) for k, d in delta.items() if d.steps},
         makespan(session.engines, costs, records),
         journal.counts() if journal is not None else None,
+        replica_delta,
     )
+
+
+def _replicas(session: Session) -> dict[str, list[EngineCounters]]:
+    """Per-replica counters of the engines spread over replicas (the Ray backend's)."""
+    return {
+        k: e.replica_counters()
+        for k, e in session.engines.items()
+        if hasattr(e, "replica_counters")
+    }
 
 
 class _Progress:
