@@ -144,15 +144,32 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if session is None:
         return 1
     with session, journal or contextlib.nullcontext():
-        report = run_rows(
-            target,
-            inputs,
-            session=session,
-            models=_models(args.map),
-            journal=journal,
-            keys=keys if journal is not None else None,  # --key also names output rows
-            progress=not args.no_progress,
-        )
+        if args.shards:
+            from halo_adapters.sharded import run_sharded  # imports Ray: when asked
+
+            report = run_sharded(
+                args.target,
+                inputs,
+                session=session,
+                shards=args.shards,
+                journal=args.journal,
+                run=args.run_id,
+                retry_failed=args.retry_failed,
+                keys=keys if journal is not None else None,
+                models=_models(args.map),
+                shard_cpus=args.shard_cpus,
+                progress=not args.no_progress,
+            )
+        else:
+            report = run_rows(
+                target,
+                inputs,
+                session=session,
+                models=_models(args.map),
+                journal=journal,
+                keys=keys if journal is not None else None,  # --key also names output rows
+                progress=not args.no_progress,
+            )
     shown = keys if keys is not None else [str(i) for i in range(len(inputs))]
     rows.write_rows(args.output, rows.result_rows(shown, report.results))
     print(report.format())
@@ -250,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(batch)
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
+    batch.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help="run the rows in this many Ray tasks (needs every engine on backend 'ray', "
+        "from --config; the target must import on the cluster's workers)",
+    )
+    batch.add_argument("--shard-cpus", type=float, default=1.0, help="CPUs per shard task")
     _journal_args(batch)
     batch.set_defaults(func=_cmd_batch)
 
