@@ -10,7 +10,8 @@ input), at each offered rate for ``--duration-s``:
 (a) **what a LangGraph user runs today**: LangGraph's own server (``langgraph dev`` from
     ``langgraph-cli[inmem]``, installed in its own virtual environment under
     ``~/.cache/halo/langgraph-server`` with this one's LangGraph / LangChain versions, its job
-    count raised to ``--jobs-per-worker``) with ``ChatOpenAI`` on one ``vllm serve`` per model
+    count raised to ``--jobs-per-worker`` and its sync-node executor to ``--executor-threads``:
+    see :mod:`benchmarks.serve_graphs`) with ``ChatOpenAI`` on one ``vllm serve`` per model
     (the suite's server settings); the servers stop before (b) starts;
 (b) ``halo serve`` of the same graph (:func:`halo_adapters.serve.serving`, the suite's engines on
     the engine host, adaptive epochs, its memo and prefix cache reset before each rate).
@@ -199,6 +200,7 @@ def langgraph_server(
         config = {
             "dependencies": [str(REPO)],
             "graphs": {n: f"{REPO}/benchmarks/serve_graphs.py:{n}" for n in names},
+            "http": {"app": f"{REPO}/benchmarks/serve_graphs.py:app"},
         }
         (Path(tmp) / "langgraph.json").write_text(json.dumps(config))
         env = {
@@ -209,6 +211,7 @@ def langgraph_server(
             "HALO_BENCH_HTTP": http_url,
             "HALO_BENCH_MAX_TOKENS": str(args.max_tokens),
             "HALO_BENCH_WORKLOADS": ",".join(names),
+            "HALO_BENCH_THREADS": str(args.executor_threads),
             "LANGSMITH_TRACING": "false",
         }
         port = args.langgraph_port
@@ -283,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument("--latency-scale", type=float, default=1.0, help="the HTTP tools' latency")
     p.add_argument("--slo-x", type=float, default=5.0, help="goodput: p95 within this x lone")
     p.add_argument("--jobs-per-worker", type=int, default=256, help="LangGraph server's jobs")
+    p.add_argument(
+        "--executor-threads", type=int, default=1024, help="LangGraph server's sync-node threads"
+    )
     p.add_argument("--langgraph-port", type=int, default=2025)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / f"benchmarks/results/{date.today()}-serve")
