@@ -16,9 +16,7 @@ def _shard(keys: list[str], results: list[object], requests: int, per_replica: l
         "rows": result_rows(keys, results),
         "summary": {"llm": {"calls": len(keys), "executed": requests}, "tool": {}, "epochs": 2},
         "engine": {"m": dataclasses.asdict(counters)},
-        "replicas": {
-            "m": [dataclasses.asdict(EngineCounters(n, 0, 0, 0, 0)) for n in per_replica]
-        },
+        "replicas": {"m": [dataclasses.asdict(EngineCounters(n, 0, 0, 0, 0)) for n in per_replica]},
         "plan_s": 0.5,
         "journal": None,
     }
