@@ -76,11 +76,20 @@ def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
     return out
 
 
-def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Forecast:
-    """Replay ``calls`` closed-loop on simulated ``engines`` (their ``work`` is ignored)."""
+def forecast(
+    calls: Sequence[CallSpec],
+    engines: Mapping[str, EngineWork],
+    devices: Mapping[str, str] | None = None,
+) -> Forecast:
+    """Replay ``calls`` closed-loop on simulated ``engines`` (their ``work`` is ignored).
+    ``devices`` maps engine → device: engines of one device take turns a step each, devices
+    step at the same time (default: every engine on one device)."""
     sims = {
         k: EngineSim(EngineWork((), e.cost, e.token_budget, e.max_seqs)) for k, e in engines.items()
     }
+    on: dict[str, list[str]] = defaultdict(list)  # device → its engines, in order
+    for k in sims:
+        on[devices[k] if devices else ""].append(k)
     by_id = {c.call_id: c for c in calls}
     started_by: dict[int | None, list[CallSpec]] = defaultdict(list)
     for c in calls:
@@ -116,24 +125,36 @@ def forecast(calls: Sequence[CallSpec], engines: Mapping[str, EngineWork]) -> Fo
 
     for c in started_by[None]:
         heapq.heappush(events, (c.gap_s, c.call_id, "start"))
-    clock, turn = 0.0, 0
+    now = 0.0
+    free = dict.fromkeys(on, 0.0)  # when each device's current step ends
+    turn = dict.fromkeys(on, 0)
     while events or any(e.waiting or e.running for e in sims.values()):
-        while events and events[0][0] <= clock:
+        while events and events[0][0] <= now:
             t, call_id, kind = heapq.heappop(events)
             if kind == "start":
                 start(by_id[call_id], t)
             else:
                 finish(call_id, t)
-        key = _next_turn(sims, turn, clock)
-        if key is None:
-            if not events:
-                break
-            clock = events[0][0]
+        # the device that steps next: the earliest free one with work ready
+        stepping = [
+            (max(free[d], now), d)
+            for d, keys in on.items()
+            if _next_turn({k: sims[k] for k in keys}, turn[d], max(free[d], now)) is not None
+        ]
+        when, device = min(stepping, default=(float("inf"), ""))
+        if events and events[0][0] <= when:
+            now = events[0][0]
             continue
-        clock += sims[key].step(clock)
-        turn = list(sims).index(key) + 1
+        if not stepping:
+            break
+        now = when
+        keys = on[device]
+        key = _next_turn({k: sims[k] for k in keys}, turn[device], now)
+        assert key is not None
+        free[device] = now + sims[key].step(now)
+        turn[device] = keys.index(key) + 1
         for seq in sims[key].finished:
-            finish(seq.tag, clock)
+            finish(seq.tag, free[device])
     simulated = {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
     return Forecast(max(end.values(), default=0.0), simulated)
 

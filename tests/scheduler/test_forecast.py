@@ -65,3 +65,13 @@ def test_calls_of_reads_triggers_and_gaps_from_a_run() -> None:
 def test_an_llm_call_on_an_engine_not_simulated_takes_its_measured_time() -> None:
     calls = [CallSpec(1, None, 0.2, engine="remote", work=LLM, run_s=0.7)]
     assert forecast(calls, ENGINES).makespan_s == pytest.approx(0.9)
+
+
+def test_engines_on_one_device_take_turns_and_on_two_devices_step_at_once() -> None:
+    two = {k: EngineWork((), FLAT, token_budget=2048, max_seqs=256) for k in ("a", "b")}
+    calls = [CallSpec(i, None, 0.0, engine="ab"[i % 2], work=LLM) for i in range(20)]
+    shared = forecast(calls, two)  # one device: 3 steps each, in turns
+    apart = forecast(calls, two, devices={"a": "gpu0", "b": "gpu1"})
+    assert shared.makespan_s == pytest.approx(0.06)
+    assert apart.makespan_s == pytest.approx(0.03)
+    assert apart.busy_s == shared.busy_s == {"a": pytest.approx(0.03), "b": pytest.approx(0.03)}
