@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from halo_core.graph import CallRecord
@@ -76,14 +76,21 @@ def calls_of(records: Iterable[CallRecord]) -> list[CallSpec]:
     return out
 
 
+#: Where an executed LLM call runs, decided when it starts: (call, each engine's sequences
+#: waiting or running) → (engine, the call's work there).
+Route = Callable[[CallSpec, Mapping[str, int]], tuple[str, Work]]
+
+
 def forecast(
     calls: Sequence[CallSpec],
     engines: Mapping[str, EngineWork],
     devices: Mapping[str, str] | None = None,
+    route: Route | None = None,
 ) -> Forecast:
     """Replay ``calls`` closed-loop on simulated ``engines`` (their ``work`` is ignored).
     ``devices`` maps engine → device: engines of one device take turns a step each, devices
-    step at the same time (default: every engine on one device)."""
+    step at the same time (default: every engine on one device). ``route`` places each executed
+    LLM call when it starts (default: on its own ``engine``, as recorded)."""
     sims = {
         k: EngineSim(EngineWork((), e.cost, e.token_budget, e.max_seqs)) for k, e in engines.items()
     }
@@ -113,9 +120,9 @@ def forecast(
                 finish(c.call_id, max(t, end.get(c.source, t)))
             else:
                 served[c.source].append(c.call_id)
-        elif c.work is not None and c.engine in sims:
-            w = c.work
-            sims[c.engine].add(
+        elif c.work is not None and (route is not None or c.engine in sims):
+            engine, w = (c.engine or "", c.work) if route is None else route(c, _queued(sims))
+            sims[engine].add(
                 SequenceSim.of(
                     Work(w.prefill_tokens, w.cached_tokens, w.output_tokens, t), c.call_id
                 )
@@ -157,6 +164,10 @@ def forecast(
             finish(seq.tag, free[device])
     simulated = {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}
     return Forecast(max(end.values(), default=0.0), simulated)
+
+
+def _queued(sims: Mapping[str, EngineSim]) -> dict[str, int]:
+    return {k: len(e.waiting) + len(e.running) for k, e in sims.items()}
 
 
 def _next_turn(sims: Mapping[str, EngineSim], turn: int, clock: float) -> str | None:
