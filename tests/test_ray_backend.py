@@ -171,24 +171,31 @@ def single(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> list[A
         os.environ.pop("SHARD_EFFECTS") if old is None else os.environ.update(SHARD_EFFECTS=old)
 
 
-def test_a_batch_in_two_shards_equals_one_process_and_computes_identical_calls_once(
-    cluster: Any, tiny_model: Path, tmp_path: Path, single: list[Any]
-) -> None:
+def _sharded(model: Path, rows: list[Any], env: dict[str, str], **kw: Any) -> Any:
+    """``rows`` through ``tests.shard_targets:graph`` in two shards on two replicas."""
     from halo_adapters.sharded import run_sharded
-    from tests import shard_targets
 
-    rows = shard_targets.make_rows(64)
-    cfg = _cfg(tiny_model, num_cpus=0.5)
+    cfg = _cfg(model, num_cpus=0.5)
     with Session(SessionConfig(engines={"tiny": cfg})) as s:
-        report = run_sharded(
+        return run_sharded(
             "tests.shard_targets:graph",
             rows,
             session=s,
             shards=2,
             shard_cpus=0.5,
-            env=_shard_env(tmp_path),
+            env=env,
             progress=False,
+            **kw,
         )
+
+
+def test_a_batch_in_two_shards_equals_one_process_and_computes_identical_calls_once(
+    cluster: Any, tiny_model: Path, tmp_path: Path, single: list[Any]
+) -> None:
+    from tests import shard_targets
+
+    rows = shard_targets.make_rows(64)
+    report = _sharded(tiny_model, rows, _shard_env(tmp_path))
     assert report.failed == 0
     assert [r["answer"] for r in report.results] == [r["answer"] for r in single]
     per_replica = report.replicas["tiny"]
@@ -203,23 +210,12 @@ def test_a_batch_in_two_shards_equals_one_process_and_computes_identical_calls_o
 def test_a_shard_whose_worker_dies_is_run_again_from_the_journal(
     cluster: Any, tiny_model: Path, tmp_path: Path, single: list[Any]
 ) -> None:
-    from halo_adapters.sharded import run_sharded
     from tests import shard_targets
 
     rows = shard_targets.make_rows(64)
-    cfg = _cfg(tiny_model, num_cpus=0.5)
-    with Session(SessionConfig(engines={"tiny": cfg})) as s:
-        report = run_sharded(
-            "tests.shard_targets:graph",
-            rows,
-            session=s,
-            shards=2,
-            journal=tmp_path / "journal.db",
-            keys=[r["id"] for r in rows],
-            shard_cpus=0.5,
-            env=_shard_env(tmp_path, die_at="row-0010"),
-            progress=False,
-        )
+    env = _shard_env(tmp_path, die_at="row-0010")
+    keys = [r["id"] for r in rows]
+    report = _sharded(tiny_model, rows, env, journal=tmp_path / "journal.db", keys=keys)
     assert (tmp_path / "died").exists()  # a shard's worker was killed mid-batch
     assert report.failed == 0
     assert [r["answer"] for r in report.results] == [r["answer"] for r in single]
