@@ -27,14 +27,16 @@ def engine_log_env(level: EngineLogLevel = "error") -> dict[str, str]:
 def configure_engine_logs(level: EngineLogLevel = "error") -> None:
     """Give the ``vllm`` logger and its handlers, and the torch / transformers loggers, the
     level at once (messages logged while vLLM imports and by an already started vLLM), and hide
-    the libraries' FutureWarnings at ``"error"``."""
+    the libraries' FutureWarnings at ``"error"``. Ray, where installed, is imported by vLLM's
+    config and in a notebook logs an ipywidgets notice at INFO (``ray.widgets``, a logger Ray's
+    own set-up leaves alone): quieted with the libraries."""
     quiet = level == "error"
     libs = logging.ERROR if quiet else logging.WARNING
     vllm_logger = logging.getLogger("vllm")
     vllm_logger.setLevel(level.upper())
     for handler in vllm_logger.handlers:
         handler.setLevel(level.upper())
-    for name in ("torch", "transformers"):
+    for name in ("torch", "transformers", "ray.widgets"):
         logging.getLogger(name).setLevel(libs)
     # e.g. vLLM's use of torch.distributed.reduce_op at start-up
     warnings.filterwarnings(

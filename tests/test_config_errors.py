@@ -60,8 +60,8 @@ def test_every_configurable_rule_exists() -> None:
 
 
 def test_an_unknown_backend_names_the_registered_ones() -> None:
-    with pytest.raises(ConfigError, match=r"'main': unknown backend 'ray'.*'vllm'"):
-        Session(SessionConfig(engines={"main": EngineConfig(model="tiny", backend="ray")}))
+    with pytest.raises(ConfigError, match=r"'main': unknown backend 'tpu-pod'.*'ray'.*'vllm'"):
+        Session(SessionConfig(engines={"main": EngineConfig(model="tiny", backend="tpu-pod")}))
 
 
 @pytest.mark.engine

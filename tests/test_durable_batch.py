@@ -56,7 +56,7 @@ def _die_in_the_10th_step(engine: Any, monkeypatch: pytest.MonkeyPatch) -> Calla
     it was replaced since."""
     steps = [0]
     if hasattr(engine, "host"):
-        proc, real_report = engine.host._proc, engine.stepped
+        proc, real_report = engine.host.link._proc, engine.stepped
 
         def report_then_kill(msg: Any) -> None:
             steps[0] += 1
@@ -65,7 +65,7 @@ def _die_in_the_10th_step(engine: Any, monkeypatch: pytest.MonkeyPatch) -> Calla
             real_report(msg)
 
         monkeypatch.setattr(engine, "stepped", report_then_kill)
-        return lambda: engine.host._proc is not proc
+        return lambda: engine.host.link._proc is not proc
     core = engine._engine
     real_step = core.step
 
@@ -274,7 +274,7 @@ def test_an_engine_that_keeps_dying_fails_its_calls_with_an_error_that_says_so(
     with Session(SessionConfig(engines={"tiny": cfg})) as s:
         engine: Any = s.engines["tiny"]
         if backend == "vllm-host":
-            engine.host._proc.kill()  # the host process, SIGKILLed
+            engine.host.link._proc.kill()  # the host process, SIGKILLed
         else:
 
             def dead() -> Any:
