@@ -94,9 +94,9 @@ def forecast(
     sims = {
         k: EngineSim(EngineWork((), e.cost, e.token_budget, e.max_seqs)) for k, e in engines.items()
     }
-    on: dict[str, list[str]] = defaultdict(list)  # device → its engines, in order
-    for k in sims:
-        on[devices[k] if devices else ""].append(k)
+    on: dict[str, dict[str, EngineSim]] = defaultdict(dict)  # device → its engines, in order
+    for k, sim in sims.items():
+        on[devices[k] if devices else ""][k] = sim
     by_id = {c.call_id: c for c in calls}
     started_by: dict[int | None, list[CallSpec]] = defaultdict(list)
     for c in calls:
@@ -144,22 +144,19 @@ def forecast(
                 finish(call_id, t)
         # the device that steps next: the earliest free one with work ready
         stepping = [
-            (max(free[d], now), d)
-            for d, keys in on.items()
-            if _next_turn({k: sims[k] for k in keys}, turn[d], max(free[d], now)) is not None
+            (at, d, key)
+            for d, on_d in on.items()
+            if (key := _next_turn(on_d, turn[d], at := max(free[d], now))) is not None
         ]
-        when, device = min(stepping, default=(float("inf"), ""))
+        when, device, key = min(stepping, default=(float("inf"), "", ""))
         if events and events[0][0] <= when:
             now = events[0][0]
             continue
         if not stepping:
             break
         now = when
-        keys = on[device]
-        key = _next_turn({k: sims[k] for k in keys}, turn[device], now)
-        assert key is not None
         free[device] = now + sims[key].step(now)
-        turn[device] = keys.index(key) + 1
+        turn[device] = list(on[device]).index(key) + 1
         for seq in sims[key].finished:
             finish(seq.tag, free[device])
     simulated = {k: Simulated(e.busy, e.end - e.start, e.steps) for k, e in sims.items()}

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -55,11 +55,15 @@ def host_settings(configs: dict[str, EngineConfig]) -> HostSettings:
     return first
 
 
-def host_env(configs: dict[str, EngineConfig], settings: HostSettings) -> dict[str, str]:
-    """The host process's environment: this one, vLLM's log level, and the CPU settings
-    (measured on 2-core machines: engine cores on every core, OpenMP threads that sleep
-    instead of spinning while the host waits, so the workflow's process keeps its core)."""
-    env = dict(os.environ)
+def host_env(
+    configs: dict[str, EngineConfig],
+    settings: HostSettings,
+    base: Mapping[str, str] = os.environ,
+) -> dict[str, str]:
+    """The host process's environment: ``base`` (this one's), vLLM's log level, and the CPU
+    settings (measured on 2-core machines: engine cores on every core, OpenMP threads that
+    sleep instead of spinning while the host waits, so the workflow's process keeps its core)."""
+    env = dict(base)
     for cfg in configs.values():
         env.update(engine_env(cfg))
     env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # each engine's own kv_cache_gib (engine args)

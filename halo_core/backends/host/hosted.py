@@ -15,6 +15,7 @@ processes are computed once, as the processor does within one.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import logging
 import time
@@ -247,5 +248,6 @@ def _share_key(request: Any) -> bytes | None:
     except (TypeError, ValueError):  # e.g. logits processors given as callables
         return None
     h = hashlib.blake2b(encoded, digest_size=16)
-    h.update(repr((request.prompt_token_ids, request.lora_request, request.cache_salt)).encode())
+    h.update(array.array("q", request.prompt_token_ids).tobytes())  # not a repr per token
+    h.update(repr((request.lora_request, request.cache_salt)).encode())
     return h.digest()

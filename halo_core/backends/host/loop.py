@@ -52,7 +52,7 @@ class HostLoop:
         self.policy = cast(TurnPolicy, turns)
         self.shared = channel is None
         self.channels: dict[Connection, wire.Channel] = {}
-        self.owner: dict[str, wire.Channel] = {}  # request id → the channel it came on
+        self.owner: dict[str, wire.Channel] = {}  # shared: request id → the channel it came on
         self._holder: str | None = None
         self._held = 0
         self._asked: dict[str, None] = {}  # engines with work, in the order they got it
@@ -155,11 +155,7 @@ class HostLoop:
     def _report(self, report: wire.Stepped, shape: bool) -> None:
         """Send each channel the part of ``report`` about its requests (and, with ``shape``,
         the step's shape to every channel)."""
-        if not self.shared:
-            for rid in [f.request_id for f in report.finished] + [
-                f.request_id for f in report.failed
-            ]:
-                self.owner.pop(rid, None)
+        if not self.shared:  # one channel: every report is its own
             for channel in self.channels.values():
                 self._send(channel, report)
             return
@@ -204,8 +200,9 @@ class HostLoop:
 
     def _handle(self, msg: object, channel: wire.Channel) -> None:
         if isinstance(msg, wire.Submit):
-            for request in msg.requests:
-                self.owner[request.request_id] = channel
+            if self.shared:
+                for request in msg.requests:
+                    self.owner[request.request_id] = channel
             report = self.engines[msg.engine].add(msg.requests)
             if report is not None:
                 self._report(report, shape=False)

@@ -27,10 +27,16 @@ from typing import Any
 
 from halo_core.backends.base import Engine, EngineCounters, EngineRequest, PreparedChat
 from halo_core.backends.host import wire
-from halo_core.backends.host.client import EngineHost, HostedEngineClient, _Front, _Pending
+from halo_core.backends.host.client import (
+    EngineHost,
+    HostedEngineClient,
+    _Front,
+    _Pending,
+    host_env,
+)
 from halo_core.backends.ray.placement import Placer, prefix_key
 from halo_core.backends.ray.settings import RaySettings
-from halo_core.backends.vllm_process import engine_env, model_path
+from halo_core.backends.vllm_process import model_path
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.config import EngineConfig
 from halo_core.errors import ConfigError, EngineDiedError
@@ -63,10 +69,7 @@ def replica_env(configs: dict[str, EngineConfig], settings: RaySettings) -> dict
     """The actor's environment (Ray's ``runtime_env``): what vLLM reads at engine creation, with
     the CPU settings of the replica's own node: OpenMP threads as many as its CPUs (or bound as
     ``host.cpu_bind`` says), waiting passively."""
-    env: dict[str, str] = {}
-    for cfg in configs.values():
-        env.update(engine_env(cfg))
-    env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # each engine's own kv_cache_gib (engine args)
+    env = host_env(configs, settings.host, base={})  # not this process's: another node's
     env["VLLM_CPU_OMP_THREADS_BIND"] = settings.host.cpu_bind or "nobind"
     env["OMP_NUM_THREADS"] = str(max(1, int(settings.num_cpus)))
     env["OMP_WAIT_POLICY"] = settings.host.omp_wait_policy
