@@ -143,10 +143,18 @@ def test_a_killed_replica_hands_its_calls_to_the_other(
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _shard_env(tmp_path: Path, die_at: str | None = None) -> dict[str, str]:
+def _shard_env(
+    tmp_path: Path, die_at: str | None = None, shard: list[str] | None = None
+) -> dict[str, str]:
+    """The shards' environment; ``die_at`` kills its worker once ``shard``'s tools are done."""
     env = {"PYTHONPATH": str(ROOT), "SHARD_EFFECTS": str(tmp_path / "effects.txt")}
-    if die_at:
-        env |= {"SHARD_DIE_AT": die_at, "SHARD_MARKER": str(tmp_path / "died")}
+    if die_at and shard:
+        env |= {
+            "SHARD_DIE_AT": die_at,
+            "SHARD_DIE_AFTER": ",".join(shard),
+            "SHARD_MARKER": str(tmp_path / "died"),
+            "SHARD_JOURNAL": str(tmp_path / "journal.db"),
+        }
     return env
 
 
@@ -196,7 +204,7 @@ def test_a_batch_in_two_shards_equals_one_process_and_computes_identical_calls_o
 
     rows = shard_targets.make_rows(64)
     report = _sharded(tiny_model, rows, _shard_env(tmp_path))
-    assert report.failed == 0
+    assert report.failed == 0, [r for r in report.results if isinstance(r, BaseException)]
     assert [r["answer"] for r in report.results] == [r["answer"] for r in single]
     per_replica = report.replicas["tiny"]
     assert all(c.requests > 0 for c in per_replica), per_replica
@@ -213,11 +221,11 @@ def test_a_shard_whose_worker_dies_is_run_again_from_the_journal(
     from tests import shard_targets
 
     rows = shard_targets.make_rows(64)
-    env = _shard_env(tmp_path, die_at="row-0010")
     keys = [r["id"] for r in rows]
+    env = _shard_env(tmp_path, die_at="row-0010", shard=keys[: len(keys) // 2])
     report = _sharded(tiny_model, rows, env, journal=tmp_path / "journal.db", keys=keys)
     assert (tmp_path / "died").exists()  # a shard's worker was killed mid-batch
-    assert report.failed == 0
+    assert report.failed == 0, [r for r in report.results if isinstance(r, BaseException)]
     assert [r["answer"] for r in report.results] == [r["answer"] for r in single]
     assert report.journal is not None and report.journal.resumed + report.journal.answered > 0
     assert max(_effects(tmp_path).values()) == 1  # no side effect ran twice
