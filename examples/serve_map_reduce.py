@@ -20,8 +20,22 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from examples._common import UNUSED_URL, chat_model
-from examples.langgraph_map_reduce import DEFAULT_MAX_TOKENS, build_graph, describe, make_inputs
+try:  # imported as examples.serve_map_reduce
+    from examples._common import UNUSED_URL, chat_model
+    from examples.langgraph_map_reduce import (
+        DEFAULT_MAX_TOKENS,
+        build_graph,
+        describe,
+        make_inputs,
+    )
+except ImportError:  # run as a script: python examples/serve_map_reduce.py
+    from _common import UNUSED_URL, chat_model  # type: ignore[no-redef]
+    from langgraph_map_reduce import (  # type: ignore[no-redef]
+        DEFAULT_MAX_TOKENS,
+        build_graph,
+        describe,
+        make_inputs,
+    )
 
 
 async def ask_all(url: str, inputs: list[dict[str, Any]]) -> list[Any]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import itertools
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,9 +81,9 @@ def run_sharded(
     ``rows`` in ``shards`` Ray tasks of ``shard_cpus`` each (see the module doc). ``journal``:
     the SQLite file of a durable batch (every shard must reach it), under run id ``run``
     (``retry_failed`` as :class:`~halo_core.Journal` takes it); with one, a shard that dies is
-    run again up to ``retries`` times. ``env``: environment
-    variables the shards' workers get (Ray's ``runtime_env``), e.g. ``PYTHONPATH`` for the
-    target's module."""
+    run again up to ``retries`` times. ``env``: environment variables the shards' workers get
+    (Ray's ``runtime_env``); their ``PYTHONPATH`` starts with the folder the driver imported the
+    target's package from (the same path on every node: one machine or a shared filesystem)."""
     import ray
 
     from halo_adapters.rows import load_target
@@ -98,7 +100,7 @@ def run_sharded(
     task = ray.remote(_run_shard).options(
         num_cpus=shard_cpus,
         max_retries=retries if journal is not None else 0,
-        runtime_env={"env_vars": dict(env)} if env else None,
+        runtime_env={"env_vars": _shard_env(target, env or {})},
     )
     t0 = time.perf_counter()
     pending = {
@@ -128,6 +130,19 @@ def run_sharded(
         bar.update(span[1] - span[0])
     bar.close()
     return _merge(done, names, time.perf_counter() - t0)
+
+
+def _shard_env(target: str, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the folder holding the target's top-level module first on PYTHONPATH."""
+    spec = importlib.util.find_spec(target.partition(":")[0].split(".")[0])
+    root = None
+    if spec is not None and spec.submodule_search_locations:  # a package: the folder above
+        root = Path(next(iter(spec.submodule_search_locations))).parent
+    elif spec is not None and spec.has_location and spec.origin:
+        root = Path(spec.origin).parent
+    rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    paths = [p for p in (str(root) if root else "", rest) if p]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)} if paths else dict(env)
 
 
 def _run_shard(

@@ -5,6 +5,7 @@ the engine host in this process."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import threading
 import time
@@ -140,14 +141,13 @@ def test_a_killed_replica_hands_its_calls_to_the_other(
 
 
 # ---- a batch in shards ------------------------------------------------------------------------
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _shard_env(
     tmp_path: Path, die_at: str | None = None, shard: list[str] | None = None
 ) -> dict[str, str]:
     """The shards' environment; ``die_at`` kills its worker once ``shard``'s tools are done."""
-    env = {"PYTHONPATH": str(ROOT), "SHARD_EFFECTS": str(tmp_path / "effects.txt")}
+    env = {"SHARD_EFFECTS": str(tmp_path / "effects.txt")}  # PYTHONPATH: run_sharded's own
     if die_at and shard:
         env |= {
             "SHARD_DIE_AT": die_at,
@@ -230,3 +230,46 @@ def test_a_shard_whose_worker_dies_is_run_again_from_the_journal(
     assert report.journal is not None and report.journal.resumed + report.journal.answered > 0
     assert max(_effects(tmp_path).values()) == 1  # no side effect ran twice
     assert len(_effects(tmp_path)) == len(rows)
+
+
+def test_halo_batch_with_shards_writes_the_rows_of_the_one_process_run(
+    cluster: Any, tiny_model: Path, tmp_path: Path, single: list[Any]
+) -> None:
+    """``halo batch --config ray.json --shards 2`` over a file of rows: one result row per
+    input, in input order, outputs equal to the one-process run."""
+    from halo_adapters.app.cli import main
+    from halo_core.journal.codec import decode
+    from tests import shard_targets
+
+    rows = shard_targets.make_rows(16)
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = _cfg(tiny_model, num_cpus=0.5).model_dump(mode="json", exclude_defaults=True)
+    (tmp_path / "ray.json").write_text(json.dumps({"engines": {"tiny": cfg}}))
+    out = tmp_path / "out.jsonl"
+    effects = f"SHARD_EFFECTS={tmp_path / 'effects.txt'}"
+    argv = ["batch", "tests.shard_targets:graph", "--input", str(tmp_path / "rows.jsonl")]
+    argv += ["--output", str(out), "--config", str(tmp_path / "ray.json"), "--key", "id"]
+    argv += ["--shards", "2", "--shard-cpus", "0.5", "--shard-env", effects, "--no-progress"]
+    assert main(argv) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["key"] for g in got] == [r["id"] for r in rows]
+    assert all(g["status"] == "done" for g in got), got
+    assert [decode(g["output"])["answer"] for g in got] == [r["answer"] for r in single[:16]]
+    assert len(_effects(tmp_path)) == len(rows)
+
+
+def test_the_ray_example_gives_the_same_rows_driven_here_and_in_shards(
+    cluster: Any, tiny_model: Path, tmp_path: Path
+) -> None:
+    """``examples/ray_batch.py``: the durable-batch graph on two replicas, calibrated, run
+    from the driver and in two shards; failing rows fail alone, with the same error."""
+    from examples import ray_batch
+
+    argv = ["--n", "40", "--model", str(tiny_model), "--dir", str(tmp_path)]
+    here, shards = ray_batch.main(argv)
+    pairs = zip(here.results, shards.results, strict=True)
+    assert [ray_batch._same(a, b) for a, b in pairs] == [True] * 40
+    assert here.failed == shards.failed == 2  # rows 7 and 27: their tool raises
+    assert len(here.replicas["default"]) == len(shards.replicas["default"]) == 2
+    effects = (tmp_path / "effects-shards.txt").read_text().split()
+    assert len(effects) == len(set(effects)) == 38

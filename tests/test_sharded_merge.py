@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
-from halo_adapters.sharded import _merge
+import pytest
+
+from halo_adapters.sharded import _merge, _shard_env
 from halo_core import RemoteInstanceError
 from halo_core.backends import EngineCounters
 from halo_core.rows import result_rows
@@ -45,3 +49,14 @@ def test_a_shard_that_failed_for_good_fails_its_instances_alone() -> None:
     assert report.results[0] == {"x": 1}
     assert all(isinstance(r, RemoteInstanceError) for r in report.results[1:])
     assert "worker died" in str(report.results[2])
+
+
+def test_shards_import_the_target_from_where_the_driver_found_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = str(Path(__file__).resolve().parent.parent)  # tests/ is a package in the repo root
+    monkeypatch.setenv("PYTHONPATH", "/driver/extra")
+    env = _shard_env("tests.shard_targets:graph", {"A": "1"})
+    assert env == {"A": "1", "PYTHONPATH": os.pathsep.join([root, "/driver/extra"])}
+    given = _shard_env("tests.shard_targets:graph", {"PYTHONPATH": "/mine"})
+    assert given["PYTHONPATH"] == os.pathsep.join([root, "/mine"])

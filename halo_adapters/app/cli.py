@@ -82,12 +82,15 @@ def _wrong(e: pydantic.ValidationError, prefix: str) -> str:
 
 def _models(pairs: list[str] | None) -> dict[str, str] | None:
     """``--map ID=KEY`` options as a model mapping (None: none given)."""
-    if not pairs:
-        return None
-    bad = [p for p in pairs if "=" not in p]
+    return _pairs(pairs, "--map", "MODEL_ID=ENGINE_KEY") or None
+
+
+def _pairs(pairs: list[str] | None, option: str, form: str) -> dict[str, str]:
+    """Repeated ``option A=B`` values as a dict."""
+    bad = [p for p in pairs or () if "=" not in p]
     if bad:
-        raise ConfigError(f"--map {bad[0]!r}: give MODEL_ID=ENGINE_KEY")
-    return dict(p.split("=", 1) for p in pairs)
+        raise ConfigError(f"{option} {bad[0]!r}: give {form}")
+    return dict(p.split("=", 1) for p in pairs or ())
 
 
 def _journal(args: argparse.Namespace) -> Journal | None:
@@ -158,6 +161,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 keys=keys if journal is not None else None,
                 models=_models(args.map),
                 shard_cpus=args.shard_cpus,
+                env=_pairs(args.shard_env, "--shard-env", "NAME=VALUE"),
                 progress=not args.no_progress,
             )
         else:
@@ -275,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         "from --config; the target must import on the cluster's workers)",
     )
     batch.add_argument("--shard-cpus", type=float, default=1.0, help="CPUs per shard task")
+    batch.add_argument(
+        "--shard-env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an environment variable of the shards' workers (repeatable)",
+    )
     _journal_args(batch)
     batch.set_defaults(func=_cmd_batch)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from halo_core.calls import ChatRequest, ChatResult
 from halo_core.scheduler.cost_model import StepRecord
@@ -132,4 +132,13 @@ class Engine(Protocol):
 
     def shutdown(self) -> None:
         """Release the engine and its threads; idempotent."""
+        ...
+
+
+@runtime_checkable
+class Replicated(Protocol):
+    """An engine spread over replicas (the Ray backend's): its counters per replica."""
+
+    def replica_counters(self) -> list[EngineCounters]:
+        """Each replica's counters, in replica order."""
         ...

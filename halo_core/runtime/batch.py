@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from halo_core.backends import EngineCounters
+from halo_core.backends.base import Replicated
 from halo_core.calls import InstanceRef
 from halo_core.errors import ConfigError
 from halo_core.journal import MISS, InstanceJournal, Journal
@@ -259,9 +260,7 @@ def _report(
 def _replicas(session: Session) -> dict[str, list[EngineCounters]]:
     """Per-replica counters of the engines spread over replicas (the Ray backend's)."""
     return {
-        k: e.replica_counters()
-        for k, e in session.engines.items()
-        if hasattr(e, "replica_counters")
+        k: e.replica_counters() for k, e in session.engines.items() if isinstance(e, Replicated)
     }
 
 
