@@ -37,7 +37,7 @@ def write_serve_report(
     for n in names:
         by = {s: sorted((p for (t, w, _), p in points.items() if t == s and w == n),
                         key=lambda p: p.rate) for s in SYSTEMS}  # fmt: skip
-        slo = slo_x * lone["langgraph", n]
+        slo = slo_x * lone.get(("langgraph", n), lone.get(("halo", n), 0.0))
         sat = {s: max((p.throughput for p in by[s]), default=0.0) for s in SYSTEMS}
         good = {s: goodput(by[s], slo) for s in SYSTEMS}
         summary[n] = {
@@ -53,17 +53,16 @@ def write_serve_report(
             f"{_s(lone.get(('halo', n)))} s; goodput SLO: p95 within {slo_x:g} x LangGraph's "
             f"lone run = {slo:.1f} s.\n",
             "| offered runs/s | LangGraph runs/s | p50 s | p95 s | p99 s | failed | Halo runs/s "
-            "| p50 s | p95 s | p99 s | failed | outputs equal |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| p50 s | p95 s | p99 s | failed | outputs equal | CPU s per run: LangGraph "
+            "(client + servers) | Halo (serving process + engine host) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
         ]
-        halo_by_rate = {p.rate: p for p in by["halo"]}
-        for b in by["langgraph"]:
-            h = halo_by_rate.get(b.rate)
-            cells = [f"{b.rate:g}", f"{b.throughput:.2f}"]
-            cells += [_s(b.quantile(q)) for q in (0.5, 0.95, 0.99)] + [str(b.failed)]
-            if h is not None:
-                cells += [f"{h.throughput:.2f}"] + [_s(h.quantile(q)) for q in (0.5, 0.95, 0.99)]
-                cells += [str(h.failed), f"{h.equal}/{min(h.finished, b.finished)}"]
+        at = {s: {p.rate: p for p in by[s]} for s in SYSTEMS}
+        for rate in sorted(at["langgraph"].keys() | at["halo"].keys()):
+            b, h = at["langgraph"].get(rate), at["halo"].get(rate)
+            cells = [f"{rate:g}", *_cells(b), *_cells(h)]
+            equal = f"{h.equal}/{min(h.finished, b.finished)}" if b and h else "–"
+            cells += [equal, _cpu(b), _cpu(h)]
             lines.append("| " + " | ".join(cells) + " |")
         s = summary[n]
         lines.append(
@@ -77,6 +76,21 @@ def write_serve_report(
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _cells(p: Any) -> list[str]:
+    """One system's cells at one rate: runs/s, p50 / p95 / p99, failed (dashes: not run)."""
+    if p is None:
+        return ["–"] * 5
+    return [f"{p.throughput:.2f}", *(_s(p.quantile(q)) for q in (0.5, 0.95, 0.99)), str(p.failed)]
+
+
+def _cpu(p: Any) -> str:
+    """CPU seconds per finished run: this process + its children."""
+    if p is None:
+        return "–"
+    n = max(p.finished, 1)
+    return f"{p.process_cpu_s / n:.2f} + {p.children_cpu_s / n:.2f}"
 
 
 def _plot(path: Path, names: list[str], points: Mapping[tuple[str, str, float], Any]) -> None:

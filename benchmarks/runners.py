@@ -282,6 +282,15 @@ def run_oracle(
     ), report.consumers(o.changed)
 
 
+def run_alone(
+    servers: Sequence[Any], session: Any, graph: Any, x: Any, name: str, models: Mapping[str, str]
+) -> tuple[list[Any], list[Any]]:
+    """``x`` alone in each system (no other instance in the engines' batches): Halo's result
+    list, then the baseline's."""
+    base = run_baseline(servers, graph, [x], 1, name).results
+    return run_halo(session, graph, [x], name, models)[0].results, base
+
+
 def recheck_alone(
     servers: Sequence[Any],
     session: Any,
@@ -299,8 +308,7 @@ def recheck_alone(
     halo_batch, base_batch = batch
     out = []
     for i in indices:
-        base = run_baseline(servers, graph, [inputs[i]], 1, base_batch.workload).results
-        halo = run_halo(session, graph, [inputs[i]], halo_batch.workload, models)[0].results
+        halo, base = run_alone(servers, session, graph, inputs[i], halo_batch.workload, models)
         out.append(
             {
                 "instance": i,

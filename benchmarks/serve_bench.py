@@ -70,6 +70,13 @@ class Point:
     outputs: list[Any] = field(default_factory=list, repr=False)
     #: runs both systems finished with equal outputs (set on Halo's points)
     equal: int | None = None
+    #: the runs (input indices) whose outputs differ (set on Halo's points)
+    differing: list[int] = field(default_factory=list)
+    #: CPU seconds while the rate ran: this process (the client; under ``halo serve`` also the
+    #: server, Halo's runtime and the graph's Python) and its child processes (the engines;
+    #: LangGraph's server)
+    process_cpu_s: float = 0.0
+    children_cpu_s: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -92,6 +99,9 @@ class Point:
             "throughput": round(self.throughput, 3),
             **{f"p{int(q * 100)}_s": self.quantile(q) for q in (0.5, 0.95, 0.99)},
             "equal": self.equal,
+            "differing": self.differing,
+            "process_cpu_s": round(self.process_cpu_s, 1),
+            "children_cpu_s": round(self.children_cpu_s, 1),
         }
 
 
@@ -137,9 +147,12 @@ async def drive(
 def measure(
     system: str, url: str, name: str, inputs: Sequence[Any], rate: float, args: Any, seed: int
 ) -> Point:
+    from benchmarks.runners import cpu_clock
+
     times = arrivals(rate, args.duration_s, seed)
-    latencies, outputs, span = asyncio.run(drive(url, name, inputs, times, None))
-    p = Point(system, name, rate, len(times), span_s=span, outputs=outputs)
+    with cpu_clock() as cpu:
+        latencies, outputs, span = asyncio.run(drive(url, name, inputs, times, None))
+    p = Point(system, name, rate, len(times), span_s=span, outputs=outputs, **cpu)
     p.latencies_s = sorted(x for x in latencies if x is not None)
     p.finished = len(p.latencies_s)
     p.failed = p.offered - p.finished
@@ -259,7 +272,8 @@ def langgraph_server(
 
 
 def compare(halo: Point, base: Point) -> int:
-    """Runs both systems finished whose outputs are equal."""
+    """Runs both systems finished whose outputs are equal (those that differ: in
+    ``halo.differing``)."""
     from halo_adapters.testing import messages_from_json, mismatches
 
     both = [
@@ -272,6 +286,7 @@ def compare(halo: Point, base: Point) -> int:
     diff = mismatches(got, expected)
     for line in list(diff.values())[:3]:
         log.warning("  output differs: %s", line[:300])
+    halo.differing = [both[k] for k in sorted(diff)]
     return len(both) - len(diff)
 
 
@@ -291,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     )
     p.add_argument("--langgraph-port", type=int, default=2025)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--systems",
+        default="langgraph,halo",
+        help="which to run: both (side by side) or one alone (e.g. halo past the top rate)",
+    )
+    p.add_argument(
+        "--recheck", type=int, default=4, help="differing runs per workload re-run alone"
+    )
     p.add_argument("--out", type=Path, default=REPO / f"benchmarks/results/{date.today()}-serve")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -305,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from halo_core import OptimizerConfig, Session, SessionConfig
 
     names = [n.strip().upper() for n in args.workloads.split(",")]
+    systems = {x.strip() for x in args.systems.split(",")}
+    if not systems or not systems <= {"langgraph", "halo"}:
+        raise SystemExit(f"--systems {args.systems!r}: give langgraph, halo or both")
+    command = "python -m benchmarks.serve_bench " + " ".join(sys.argv[1:] if argv is None else argv)
     rates = [float(r) for r in args.rates.split(",")]
     dirs = model_dirs(args.models)
     by_dir: dict[str, list[str]] = {}
@@ -323,20 +350,23 @@ def main(argv: Sequence[str] | None = None) -> Path:
     with HTTPService(scale=args.latency_scale) as http_url:
         tools.configure(db, http_url)
         inputs = {n: workloads.get(n).make_inputs(need, seed=args.seed) for n in names}
-        fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
-        try:
-            fleet.launch("auto")
-            urls = fleet.wait_ready()
-            with langgraph_server(names, urls, db, http_url, args) as url:
-                for n in names:
-                    lone["langgraph", n] = lone_latency_s(url, n, inputs[n][-3:])
-                    for k, rate in enumerate(rates):
-                        points["langgraph", n, rate] = measure(
-                            "langgraph", url, n, inputs[n], rate, args, args.seed + k
-                        )
-                        save()
-        finally:
-            fleet.stop()
+        if "langgraph" in systems:
+            fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
+            try:
+                fleet.launch("auto")
+                urls = fleet.wait_ready()
+                with langgraph_server(names, urls, db, http_url, args) as url:
+                    for n in names:
+                        lone["langgraph", n] = lone_latency_s(url, n, inputs[n][-3:])
+                        for k, rate in enumerate(rates):
+                            points["langgraph", n, rate] = measure(
+                                "langgraph", url, n, inputs[n], rate, args, args.seed + k
+                            )
+                            save()
+            finally:
+                fleet.stop()
+        if "halo" not in systems:
+            return write_serve_report(args.out, points, lone, args.slo_x, command)
 
         engines = {
             roles[0]: served_as_halo(d, args.max_model_len, scheduling_policy="fcfs")
@@ -361,10 +391,72 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         session.reset()  # no answer carried over from the rate before
                         h = measure("halo", url, n, inputs[n], rate, args, args.seed + k)
                         points["halo", n, rate] = h
-                        h.equal = compare(h, points["langgraph", n, rate])
+                        if ("langgraph", n, rate) in points:
+                            h.equal = compare(h, points["langgraph", n, rate])
                         save()
-    command = "python -m benchmarks.serve_bench " + " ".join(sys.argv[1:] if argv is None else argv)
-    return write_serve_report(args.out, points, lone, args.slo_x, command)
+            differing = {
+                n: sorted({i for (_, w, _), p in points.items() if w == n for i in p.differing})
+                for n in names
+            }
+            rechecked = recheck_alone(session, differing, inputs, by_dir, models, args)
+    report = write_serve_report(args.out, points, lone, args.slo_x, command)
+    append_recheck(args.out, rechecked)
+    return report
+
+
+def recheck_alone(
+    session: Any,
+    differing: Mapping[str, Sequence[int]],
+    inputs: Mapping[str, Sequence[Any]],
+    by_dir: Mapping[str, list[str]],
+    models: Mapping[str, str],
+    args: Any,
+) -> dict[str, list[dict[str, Any]]]:
+    """Up to ``args.recheck`` runs per workload whose outputs differed, re-run alone in both
+    systems (``graph.invoke`` on ``vllm serve``, and Halo on ``session``): equal alone means
+    the load changed a token (vLLM's CPU kernels are not batch-invariant), not Halo."""
+    from benchmarks.runners import graph_on_servers, run_alone
+    from benchmarks.suite import workloads
+    from halo_adapters.testing import mismatches
+
+    todo = {n: list(ix)[: args.recheck] for n, ix in differing.items() if ix and args.recheck}
+    if not todo:
+        return {}
+    fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        fleet.launch("auto")
+        urls = fleet.wait_ready()
+        for n, indices in todo.items():
+            graph = graph_on_servers(workloads.get(n), urls, args.max_tokens)
+            out[n] = []
+            for i in indices:
+                halo, base = run_alone(fleet.servers, session, graph, inputs[n][i], n, models)
+                out[n].append({"input": i, "equal_alone": not mismatches(halo, base)})
+                log.info("  %s input %d alone: equal %s", n, i, out[n][-1]["equal_alone"])
+    finally:
+        fleet.stop()
+    return out
+
+
+def append_recheck(out: Path, rechecked: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Add the re-runs alone to ``report.md`` and ``summary.json``."""
+    if not rechecked:
+        return
+    lines = ["\n## Differing runs re-run alone\n"]
+    for n, rows in rechecked.items():
+        equal = [r["input"] for r in rows if r["equal_alone"]]
+        lines.append(
+            f"- {n}: {len(equal)} of {len(rows)} equal alone in both systems (inputs "
+            f"{', '.join(str(r['input']) for r in rows)})"
+        )
+    with (out / "report.md").open("a") as f:
+        f.write("\n".join(lines) + "\n")
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    for n, rows in rechecked.items():
+        summary.setdefault(n, {})["recheck_alone"] = rows
+    summary_path.write_text(json.dumps(summary, indent=1))
 
 
 def _keyed(lone: Mapping[tuple[str, str], float]) -> dict[str, float]:

@@ -44,3 +44,11 @@ def test_the_report_gives_saturation_and_goodput_ratios(tmp_path: Path) -> None:
     assert "Saturation throughput 4.00 → 8.00 runs/s (**2.00x**)" in text
     assert "goodput 2 → 4 runs/s (**2.00x**)" in text
     assert (tmp_path / "serve.png").stat().st_size > 1000
+
+
+def test_a_run_of_one_system_reports_its_rates_with_dashes_for_the_other(tmp_path: Path) -> None:
+    points = {("halo", "W1", 48.0): _point("halo", 48.0, [2.0] * 40)}
+    points["halo", "W1", 48.0].process_cpu_s, points["halo", "W1", 48.0].children_cpu_s = 8, 20
+    report = write_serve_report(tmp_path, points, {("halo", "W1"): 0.5}, 5.0, "serve_bench")
+    row = next(line for line in report.read_text().splitlines() if line.startswith("| 48 |"))
+    assert row == "| 48 | – | – | – | – | – | 4.00 | 2.00 | 2.00 | 2.00 | 0 | – | – | 0.20 + 0.50 |"
