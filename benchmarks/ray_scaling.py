@@ -38,7 +38,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.fleet import ROLES, model_dirs, served_as_halo
 from benchmarks.runners import graph_on_servers, run_halo
@@ -124,9 +124,14 @@ class Router:
     """Places each executed LLM call on a replica (see the module doc)."""
 
     def __init__(
-        self, policy: Placement, replicas: int, keys: Mapping[int, bytes], models: Sequence[str]
+        self,
+        policy: Placement,
+        replicas: int,
+        keys: Mapping[int, bytes],
+        models: Sequence[str],
+        bound: Mapping[str, float] | None = None,
     ):
-        self.placer = Placer(replicas, policy)
+        self.placer = Placer(replicas, policy, **(bound or {}))
         self.replicas = replicas
         self.keys = keys
         self.models = models
@@ -146,8 +151,15 @@ class Router:
         return f"{call.engine}@{i}", work
 
 
-def simulate(rec: Recorded, replicas: int, policy: Placement, copies: int) -> dict[str, Any]:
-    """The recorded batch (``copies`` times) on ``replicas`` replicas placed by ``policy``."""
+def simulate(
+    rec: Recorded,
+    replicas: int,
+    policy: Placement,
+    copies: int,
+    bound: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The recorded batch (``copies`` times) on ``replicas`` replicas placed by ``policy``;
+    ``bound``: the prefix policy's ``load_factor`` / ``min_spill`` (default: the backend's)."""
     records = rec.records()
     node = {r.call_id: (r.model, r.node) for r in records}
     calls = copied(calls_of(records), copies)
@@ -166,7 +178,7 @@ def simulate(rec: Recorded, replicas: int, policy: Placement, copies: int) -> di
         for i in range(replicas)
     }  # fmt: skip
     devices = {f"{m}@{i}": f"replica-{i}" for m in models for i in range(replicas)}
-    router = Router(policy, replicas, keys, models)
+    router = Router(policy, replicas, keys, models, bound)
     f = forecast(calls, engines, devices, router)
     instances = copies * len({r.instance for r in records if r.instance is not None})
     busy = [sum(f.engines[f"{m}@{i}"].busy_s for m in models) for i in range(replicas)]
@@ -243,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="--copies per replica (the batch grows with the replicas: throughput scaling)",
     )
     p.add_argument("--replicas", default="1,2,4,8,16,32,64")
+    p.add_argument("--policies", default=",".join(POLICIES), help="placement policies compared")
+    p.add_argument("--load-factor", type=float, help="the prefix policy's load bound")
+    p.add_argument("--min-spill", type=int, help="the prefix policy's spill margin")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--max-model-len", type=int, default=2048)
     p.add_argument(
@@ -252,6 +267,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     args.out.mkdir(parents=True, exist_ok=True)
+    policies = args.policies.split(",")
+    if not set(policies) <= set(POLICIES):
+        raise SystemExit(f"--policies {args.policies!r}: choose from {', '.join(POLICIES)}")
+    bound = {
+        k: v
+        for k, v in (("load_factor", args.load_factor), ("min_spill", args.min_spill))
+        if v is not None
+    }
     rows: list[dict[str, Any]] = []
     for w in args.workloads.split(","):
         path = args.out / f"recorded-{w}-n{args.n}.json"
@@ -261,9 +284,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
             rec = record(w, args.n, args.max_tokens, args.max_model_len)
             path.write_text(json.dumps(dataclasses.asdict(rec)))
         for r in (int(x) for x in args.replicas.split(",")):
-            for policy in POLICIES:
+            for policy in cast(list[Placement], policies):
                 copies = args.copies * r if args.weak else args.copies
-                row = {"workload": w, **simulate(rec, r, policy, copies)}
+                row = {"workload": w, **simulate(rec, r, policy, copies, bound)}
                 log.info("%s", row)
                 rows.append(row)
                 (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
