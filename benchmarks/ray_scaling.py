@@ -7,8 +7,9 @@ On this 2-core machine real replicas only prove correctness (``tests/test_ray_ba
 the curve comes from the cost model instead. Per workload, once: Halo runs the suite's graph at
 ``--n`` (tiny S / M / L models on the engine host, full HTTP latency) and its consolidated graph
 is kept (every call: instance, node, model, tokens, merged into which call, times) with each
-engine's step cost fitted on its own steps. The batch simulated is ``--copies`` copies of that
-recorded batch (distinct instances with the same shapes), replayed closed-loop by
+engine's step cost fitted on its own steps (kept in ``~/.cache/halo/ray-scaling`` for later
+runs). The batch simulated is ``--copies`` copies of that recorded batch (distinct instances
+with the same shapes), replayed closed-loop by
 :func:`halo_core.scheduler.forecast.forecast`: each instance's calls follow each other with the
 recorded gaps (the workflow's own time) and tool times, each executed LLM call runs on a
 simulated vLLM engine priced by the fitted step cost. With R replicas there are R devices of
@@ -94,6 +95,15 @@ def record(workload: str, n: int, max_tokens: int, max_model_len: int) -> Record
             if c is not None
         }
     return Recorded([dataclasses.asdict(r) for r in report.records], limits)
+
+
+def recording_path(workload: str, n: int, max_tokens: int, max_model_len: int) -> Path:
+    """Where a recorded batch is kept for later runs (the cache, not the results)."""
+    from halo_core.models import default_cache_dir
+
+    folder = default_cache_dir() / "ray-scaling"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"recorded-{workload}-n{n}-t{max_tokens}-l{max_model_len}.json"
 
 
 def copied(calls: list[CallSpec], copies: int) -> list[CallSpec]:
@@ -277,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     }
     rows: list[dict[str, Any]] = []
     for w in args.workloads.split(","):
-        path = args.out / f"recorded-{w}-n{args.n}.json"
+        path = recording_path(w, args.n, args.max_tokens, args.max_model_len)
         if path.exists():
             rec = Recorded(**json.loads(path.read_text()))
         else:
