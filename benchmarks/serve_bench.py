@@ -201,6 +201,20 @@ def server_venv() -> Path:
 
 
 @contextmanager
+def vllm_servers(
+    by_dir: Mapping[str, list[str]], args: Any
+) -> Iterator[tuple[BaselineServers, dict[str, str]]]:
+    """One ``vllm serve`` per model (the suite's settings, CPU binding ``auto``) and their URLs
+    by role, stopped on exit."""
+    fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
+    try:
+        fleet.launch("auto")
+        yield fleet, fleet.wait_ready()
+    finally:
+        fleet.stop()
+
+
+@contextmanager
 def langgraph_server(
     names: Sequence[str], urls: Mapping[str, str], db: Path, http_url: str, args: Any
 ) -> Iterator[str]:
@@ -351,20 +365,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
         tools.configure(db, http_url)
         inputs = {n: workloads.get(n).make_inputs(need, seed=args.seed) for n in names}
         if "langgraph" in systems:
-            fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
-            try:
-                fleet.launch("auto")
-                urls = fleet.wait_ready()
-                with langgraph_server(names, urls, db, http_url, args) as url:
-                    for n in names:
-                        lone["langgraph", n] = lone_latency_s(url, n, inputs[n][-3:])
-                        for k, rate in enumerate(rates):
-                            points["langgraph", n, rate] = measure(
-                                "langgraph", url, n, inputs[n], rate, args, args.seed + k
-                            )
-                            save()
-            finally:
-                fleet.stop()
+            with (
+                vllm_servers(by_dir, args) as (_, urls),
+                langgraph_server(names, urls, db, http_url, args) as url,
+            ):
+                for n in names:
+                    lone["langgraph", n] = lone_latency_s(url, n, inputs[n][-3:])
+                    for k, rate in enumerate(rates):
+                        points["langgraph", n, rate] = measure(
+                            "langgraph", url, n, inputs[n], rate, args, args.seed + k
+                        )
+                        save()
         if "halo" not in systems:
             return write_serve_report(args.out, points, lone, args.slo_x, command)
 
@@ -422,11 +433,8 @@ def recheck_alone(
     todo = {n: list(ix)[: args.recheck] for n, ix in differing.items() if ix and args.recheck}
     if not todo:
         return {}
-    fleet = BaselineServers(by_dir, args.max_model_len, os.cpu_count() or 1)
     out: dict[str, list[dict[str, Any]]] = {}
-    try:
-        fleet.launch("auto")
-        urls = fleet.wait_ready()
+    with vllm_servers(by_dir, args) as (fleet, urls):
         for n, indices in todo.items():
             graph = graph_on_servers(workloads.get(n), urls, args.max_tokens)
             out[n] = []
@@ -434,8 +442,6 @@ def recheck_alone(
                 halo, base = run_alone(fleet.servers, session, graph, inputs[n][i], n, models)
                 out[n].append({"input": i, "equal_alone": not mismatches(halo, base)})
                 log.info("  %s input %d alone: equal %s", n, i, out[n][-1]["equal_alone"])
-    finally:
-        fleet.stop()
     return out
 
 
