@@ -50,7 +50,7 @@ from halo_core.runtime import (
 from halo_core.runtime.retry import RetryPolicy, policy_of
 from halo_core.runtime.waits import awaited, awaiting, blocking
 from halo_core.scheduler.calibration import load_or_calibrate
-from halo_core.scheduler.cost_model import StepCost, ToolLatency
+from halo_core.scheduler.cost_model import StepCost, StepRecord, ToolLatency, refit
 from halo_core.scheduler.critical_path import ToolTimeAhead
 from halo_core.scheduler.registry import check_scheduling
 
@@ -82,12 +82,15 @@ class Session:
         configure_engine_logs(config.engine_log_level)
         #: Each engine's calibrated step cost (engines with ``calibrate=True``).
         self.calibrated: dict[str, StepCost] = {}
+        #: The steps each calibration was fitted to: every refit keeps them.
+        self._calibration_steps: dict[str, tuple[StepRecord, ...]] = {}
         try:
             with scoped_env(engine_log_env(config.engine_log_level)):
                 self.engines = make_engines(config.engines)
                 for key, cfg in config.engines.items():
-                    if cfg.calibrate and (cost := load_or_calibrate(self.engines[key])):
-                        self.calibrated[key] = cost
+                    if cfg.calibrate and (calibration := load_or_calibrate(self.engines[key])):
+                        self.calibrated[key] = calibration.cost
+                        self._calibration_steps[key] = calibration.steps
         except BaseException:
             self.close()
             raise
@@ -156,12 +159,13 @@ class Session:
             self._processor.observers.remove(observer)
 
     def step_cost(self, model: str | None = None) -> StepCost | None:
-        """The engine's step cost: refitted from its latest steps once it has run
-        ``MIN_FIT_STEPS``, else its calibration (``None`` before either)."""
+        """The engine's step cost: refitted from its calibration's steps and its latest steps
+        once it has run ``MIN_FIT_STEPS`` (:func:`~halo_core.scheduler.cost_model.refit`), else
+        its calibration (``None`` before either)."""
         key = model or self.config.default_model
         records = self.engines[key].step_records()
         if len(records) >= MIN_FIT_STEPS:
-            return StepCost.fit(records)
+            return refit(self._calibration_steps.get(key, ()), records)
         return self.calibrated.get(key)
 
     @property

@@ -55,13 +55,17 @@ def test_the_report_shows_predicted_against_measured_engine_time(halo: Session) 
 @pytest.mark.engine
 def test_calibration_is_cached_per_configuration(halo: Session, tmp_path: Path) -> None:
     engine = halo.engines["tiny"]
-    cost = load_or_calibrate(engine, tmp_path)
+    calibration = load_or_calibrate(engine, tmp_path)
+    assert calibration is not None
     path = cache_path(engine, tmp_path)
     stored = json.loads(path.read_text())
-    assert stored["cost"]["samples"] == cost.samples > 20 and stored["calibration_s"] > 0
+    assert stored["cost"]["samples"] == calibration.cost.samples == len(calibration.steps) > 20
+    assert stored["calibration_s"] > 0
+    assert calibration.cost == StepCost.fit(calibration.steps)
     steps = engine.counters().steps
-    assert load_or_calibrate(engine, tmp_path) == cost  # read back, not run again
-    assert engine.counters().steps == steps
+    assert load_or_calibrate(engine, tmp_path) == calibration  # read back, steps and all
+    assert engine.counters().steps == steps  # not run again
     path.write_text("{not json")
-    assert load_or_calibrate(engine, tmp_path).samples > 20  # a broken file is redone
+    again = load_or_calibrate(engine, tmp_path)
+    assert again is not None and again.cost.samples > 20  # a broken file is redone
     assert json.loads(path.read_text())["cost"]["samples"] > 20

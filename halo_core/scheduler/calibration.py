@@ -3,11 +3,11 @@
 At a session's first start on an engine configuration, :func:`load_or_calibrate` sends the
 engine a fixed set of synthetic requests in phases (single and batched prompts of 16 to
 ``max_model_len / 2`` tokens; 1 to 32 sequences decoding 32 tokens; decoding over long contexts),
-fits :class:`StepCost` to the steps they took, and stores the fit as JSON under
+fits :class:`StepCost` to the steps they took, and stores the fit and those steps as JSON under
 ``$HALO_CACHE_DIR/cost_models/`` (default ``~/.cache/halo/cost_models/``), one file per
 configuration: the model, its engine settings, the vLLM and torch versions, the CPU threads and
 the machine. Later sessions on the same configuration load it; the session refits online from the
-engine's own step records as it works (:meth:`halo_core.Session.step_cost`).
+calibration's steps and the engine's own as it works (:meth:`halo_core.Session.step_cost`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,27 @@ import os
 import platform
 import threading
 import time
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 from halo_core.backends.base import Engine, EngineRequest
 from halo_core.calls import ChatRequest
 from halo_core.model_cache import default_cache_dir
-from halo_core.scheduler.cost_model import StepCost, StepRecord
+from halo_core.scheduler.cost_model import StepCost, StepRecord, StepShape
 
 log = logging.getLogger("halo.cost")
 
-#: Bump when the phases or the fit change, so cached fits are redone.
-CALIBRATION_FORMAT = 1
+#: Bump when the phases, the fit or the file change, so cached fits are redone.
+CALIBRATION_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An engine's calibrated step cost and the steps it was fitted to."""
+
+    cost: StepCost
+    steps: tuple[StepRecord, ...]
 
 
 def phases(max_model_len: int, max_seqs: int) -> list[list[tuple[int, int]]]:
@@ -139,13 +148,14 @@ def cache_path(engine: Engine, cache_dir: Path | None = None) -> Path:
     return root / f"{calibration_key(engine)}.json"
 
 
-def load_or_calibrate(engine: Engine, cache_dir: Path | None = None) -> StepCost | None:
-    """``engine``'s cached fit, else a calibration run (then cached) and its fit; ``None`` for
-    an engine that reports no step shapes. The prefix cache is reset after a calibration run."""
+def load_or_calibrate(engine: Engine, cache_dir: Path | None = None) -> Calibration | None:
+    """``engine``'s cached calibration, else a calibration run (then cached); ``None`` for an
+    engine that reports no step shapes. The prefix cache is reset after a calibration run."""
     path = cache_path(engine, cache_dir)
     try:
         data = json.loads(path.read_text())
-        return StepCost(**data["cost"])
+        steps = tuple(StepRecord(StepShape(p, d, c), s) for p, d, c, s in data["steps"])
+        return Calibration(StepCost(**data["cost"]), steps)
     except FileNotFoundError:
         pass
     except (ValueError, KeyError, TypeError) as e:
@@ -165,8 +175,9 @@ def load_or_calibrate(engine: Engine, cache_dir: Path | None = None) -> StepCost
         len(records),
         cost,
     )
+    stored = [[*astuple(r.shape), r.seconds] for r in records]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"cost": cost.__dict__, "calibration_s": took}, indent=1))
+    tmp.write_text(json.dumps({"cost": cost.__dict__, "calibration_s": took, "steps": stored}))
     os.replace(tmp, path)
-    return cost
+    return Calibration(cost, tuple(records))

@@ -17,6 +17,7 @@ from halo_core.scheduler.cost_model import (
     ToolLatency,
     Work,
     nnls,
+    refit,
 )
 from halo_core.scheduler.forecast import simulate_shared
 
@@ -59,6 +60,27 @@ def test_fit_never_goes_negative_on_noisy_steps() -> None:
     assert min(fit.c0, fit.prefill, fit.decode, fit.context) >= 0
     with pytest.raises(ValueError, match="at least one"):
         StepCost.fit([])
+
+
+def test_a_refit_keeps_the_calibrations_steps_where_recent_steps_do_not_reach() -> None:
+    rng = random.Random(2)
+    truth = StepCost(0.002, 5e-6, 2e-5, 1e-8)
+
+    def steps(n: int, max_decode: int) -> list[StepRecord]:
+        shapes = [
+            StepShape(rng.randint(0, 512), rng.randint(0, max_decode), rng.randint(0, 4000))
+            for _ in range(n)
+        ]
+        return [StepRecord(s, truth.seconds(s) * rng.uniform(0.9, 1.1)) for s in shapes]
+
+    calibration, warm_up = steps(120, 32), steps(300, 0)  # lone prefills: no decoding at all
+    batched = StepShape(0, 200, 200_000)
+    alone = StepCost.fit(warm_up)
+    assert alone.seconds(batched) < 0.5 * truth.seconds(batched)
+    both = refit(calibration, warm_up)
+    assert both.seconds(batched) == pytest.approx(truth.seconds(batched), rel=0.15)
+    # a calibration run of this session is among the engine's own steps: counted once
+    assert refit(calibration, [*calibration, *warm_up]) == StepCost.fit([*calibration, *warm_up])
 
 
 def test_a_long_prompt_is_prefilled_in_chunks_of_the_token_budget() -> None:
