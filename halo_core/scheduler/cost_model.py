@@ -109,7 +109,8 @@ def refit(calibration: Sequence[StepRecord], recent: Sequence[StepRecord]) -> St
     """The fit to an engine's calibration steps and its ``recent`` steps (calibration steps
     still among the recent counted once). The calibration's steps span shapes a run's first
     steps may not reach: a warm-up of lone requests has no batched decoding, and fitted alone
-    its steps predicted W4's steps at N = 1,024 +160% off, with the calibration's -29%."""
+    its steps predicted W4's steps at N = 1,024 +30% / +160% off, with the calibration's
+    -30% / -29% (two runs)."""
     held = set(recent)
     return StepCost.fit([*(r for r in calibration if r not in held), *recent])
 
